@@ -301,7 +301,8 @@ def step_one_world(s, w, actions, can_see, P):
 X, Y, ANGLE, VX, VY, SPIN, Z, VZ = 0, 1, 2, 3, 4, 5, 6, 7  # state: pose, velocity, height
 HX, HY, COS, SIN, RADIUS = 8, 9, 10, 11, 12  # half extents, rotation, bounding circle
 SHAPE, TOP, INV_MASS, INV_INERTIA, DAMPING, FRICTION = 13, 14, 15, 16, 17, 18  # properties
-N_COLS = 19
+BOUND_X, BOUND_Y, SWEEP = 19, 20, 21  # axis-aligned bounding box half extents, reach per substep
+N_COLS = 22
 NONE, BALL, BLOCK, WEDGE = 0, 1, 2, 3  # SHAPE codes: padding, agent, box or wall, ramp
 # TOP is the height of a block's top or of a wedge's high edge; a ball's top is Z + 2 r.
 
@@ -343,8 +344,17 @@ def load_world(s, w, P):
 @njit(cache=True, nogil=True)
 def refresh_rotation(T, rows):
     for i in range(rows):
-        T[i, COS], T[i, SIN] = math.cos(T[i, ANGLE]), math.sin(T[i, ANGLE])
         T[i, RADIUS] = math.hypot(T[i, HX], T[i, HY])
+        set_rotation(T, i)
+
+
+@njit(cache=True, nogil=True)
+def set_rotation(T, i):
+    """cos, sin and the axis-aligned bounding box of row i from its angle."""
+    c, sn = math.cos(T[i, ANGLE]), math.sin(T[i, ANGLE])
+    T[i, COS], T[i, SIN] = c, sn
+    T[i, BOUND_X] = abs(c) * T[i, HX] + abs(sn) * T[i, HY]
+    T[i, BOUND_Y] = abs(sn) * T[i, HX] + abs(c) * T[i, HY]
 
 
 @njit(cache=True, nogil=True)
@@ -428,7 +438,7 @@ def integrate_positions(T, B, dt):
         T[b, X] += dt * T[b, VX]
         T[b, Y] += dt * T[b, VY]
         T[b, ANGLE] += dt * T[b, SPIN]
-        T[b, COS], T[b, SIN] = math.cos(T[b, ANGLE]), math.sin(T[b, ANGLE])
+        set_rotation(T, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,6 +465,8 @@ def find_contacts(T, B, C, P, dt):
     """Fill C with every contact (or near contact, within the speculative margin) and return how
     many rows were written. Pairs: body-body and body-wall; two static rows never meet. The
     margin of a pair grows with the distance its two bodies can travel in one substep."""
+    for i in range(B):  # the fastest any point of body i moves, times dt
+        T[i, SWEEP] = dt * (math.hypot(T[i, VX], T[i, VY]) + abs(T[i, SPIN]) * T[i, RADIUS])
     n = 0
     for a in range(B):
         if T[a, SHAPE] == NONE:
@@ -462,10 +474,10 @@ def find_contacts(T, B, C, P, dt):
         for b in range(a + 1, T.shape[0]):
             if T[b, SHAPE] == NONE or (T[a, INV_MASS] == 0.0 and T[b, INV_MASS] == 0.0):
                 continue
-            margin = P.margin + dt * (speed_bound(T, a) + speed_bound(T, b))
-            reach = T[a, RADIUS] + T[b, RADIUS] + margin
-            if (T[b, X] - T[a, X]) ** 2 + (T[b, Y] - T[a, Y]) ** 2 <= reach * reach:
-                n = collide_pair(T, a, b, C, n, P, margin)  # bounding circles overlap
+            margin = P.margin + T[a, SWEEP] + T[b, SWEEP]
+            if (abs(T[b, X] - T[a, X]) <= T[a, BOUND_X] + T[b, BOUND_X] + margin and
+                    abs(T[b, Y] - T[a, Y]) <= T[a, BOUND_Y] + T[b, BOUND_Y] + margin):
+                n = collide_pair(T, a, b, C, n, P, margin)  # bounding boxes overlap
     return n
 
 
@@ -475,12 +487,6 @@ def agent_clears(T, a, i, P):
     an agent collides with an obstacle only while it is below the obstacle's top there."""
     lx, _ = to_local(T, i, T[a, X], T[a, Y])
     return T[a, Z] >= top_at(T, i, min(T[i, HX], max(-T[i, HX], lx))) - P.step_height
-
-
-@njit(cache=True, nogil=True)
-def speed_bound(T, i):
-    """Fastest any point of row i moves: centre speed plus spin times the bounding radius."""
-    return math.hypot(T[i, VX], T[i, VY]) + abs(T[i, SPIN]) * T[i, RADIUS]
 
 
 @njit(cache=True, nogil=True)
