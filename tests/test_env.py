@@ -1,0 +1,491 @@
+"""Specifications of env.py, the hide-and-seek game. Each rule is checked against an independent
+reference where one exists: the 135-degree rule computed from angles, a flood fill over grid edges
+rebuilt from the wall slabs, box displacements measured from the world arrays, rectangles tested
+for overlap in plain numpy.
+
+Scenes are staged by hand: clear world 0, place bodies with physics.place_*, then
+env.start_episodes([0]) (and env.t set past the preparation phase where a test needs it).
+"""
+
+import dataclasses
+import math
+from collections import deque
+
+import numpy as np
+import pytest
+
+import physics as ph
+from env import (IDLE, PRESETS, HideAndSeek, Preset, agent_names, parallel_env)
+from physics import BOX, HIDERS, RAMP, SEEKERS
+
+CUBE = (0.25, 0.25)
+
+
+def staged(preset="quadrant", hiders=(), seekers=(), objects=(), walls=(), after_prep=True,
+           **env_args):
+    """An env whose world 0 holds exactly the given bodies. hiders, seekers: (x, y, heading);
+    objects: (kind, x, y, angle, half); walls: (x0, y0, x1, y1, height)."""
+    env = HideAndSeek(preset, 1, seed=0, **env_args)
+    world = env.world
+    ph.clear_world(world, 0)
+    for k, (x, y, heading) in enumerate(hiders):
+        ph.place_agent(world, 0, k, x, y, heading, HIDERS)
+    first_seeker = env.preset.hiders[1]
+    for k, (x, y, heading) in enumerate(seekers):
+        ph.place_agent(world, 0, first_seeker + k, x, y, heading, SEEKERS)
+    slots = {BOX: env.n_agents, RAMP: env.n_agents + env.n_boxes}
+    for kind, x, y, angle, half in objects:
+        ph.place_object(world, 0, slots[kind], kind, x, y, angle, half)
+        slots[kind] += 1
+    for m, (x0, y0, x1, y1, height) in enumerate(walls):
+        ph.place_wall(world, 0, m, x0, y0, x1, y1, height)
+    obs = env.start_episodes([0])
+    if after_prep:
+        env.t[0] = env.prep_steps
+    return env, obs
+
+
+def idle(env):
+    return np.tile(IDLE, (env.n_worlds, env.n_agents, 1))
+
+
+def random_actions(env, rng):
+    return rng.integers(0, [11, 11, 11, 2, 2], size=(env.n_worlds, env.n_agents, 5))
+
+
+# ---------------------------------------------------------------------------------------------
+# The preparation phase
+# ---------------------------------------------------------------------------------------------
+
+
+def test_seekers_cannot_move_during_preparation():
+    env = HideAndSeek("quadrant", 4, seed=1)
+    push = idle(env)
+    push[:, 2:] = (10, 10, 10, 1, 1)  # seekers (slots 2, 3): full force, grab and lock
+    start = env.world.pos[:, 2:4].copy()
+    for _ in range(env.prep_steps):
+        env.step(push)
+    assert np.abs(env.world.pos[:, 2:4] - start).max() < 1e-9
+    assert (env.world.holding[:, 2:4] == -1).all()
+    env.step(push)  # the first step after the preparation phase
+    assert np.linalg.norm(env.world.pos[:, 2:4] - start, axis=-1).min() > 0.05
+
+
+def test_rewards_are_zero_during_preparation_even_penalties():
+    env, _ = staged(hiders=[(1, 3, 0)], seekers=[(2, 3, math.pi)],
+                    objects=[(BOX, 8.0, 3.0, 0.0, CUBE)], after_prep=False)  # box out of the area
+    for _ in range(env.prep_steps):
+        _, rewards, _, _ = env.step(idle(env))
+        assert (rewards == 0).all()
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0, [0, 2]].tolist() == [-10, -10]
+
+
+def test_rewards_are_zero_sum_after_preparation():
+    env = HideAndSeek("quadrant", 8, seed=2)
+    rng = np.random.default_rng(0)
+    for t in range(env.preset.horizon):
+        _, rewards, _, _ = env.step(random_actions(env, rng))
+        if t >= env.prep_steps:
+            hiders, seekers = rewards[:, :2], rewards[:, 2:]
+            assert np.isin(hiders, (-1, 1)).all()
+            assert (hiders == hiders[:, :1]).all() and (seekers == -hiders[:, :1]).all()
+            assert (rewards.sum(1) == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Vision and the team reward
+# ---------------------------------------------------------------------------------------------
+
+
+def test_hider_in_plain_view_of_a_seeker_scores_minus_one():
+    env, _ = staged(hiders=[(3.5, 3, 0)], seekers=[(1, 3, 0)])
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0].tolist() == [-1, 0, 1, 0]  # hider, padding, seeker, padding
+
+
+def test_hider_behind_a_wall_scores_plus_one():
+    env, _ = staged(hiders=[(3.5, 3, 0)], seekers=[(1, 3, 0)], walls=[(2, 2, 2, 4, 0.5)])
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0].tolist() == [1, 0, -1, 0]
+
+
+def test_hider_outside_the_cone_scores_plus_one():
+    env, _ = staged(hiders=[(3.5, 3, 0)], seekers=[(1, 3, math.pi)])  # seeker looks away
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0].tolist() == [1, 0, -1, 0]
+
+
+@pytest.mark.parametrize("bearing", [0, 30, -60, 66, -66, 69, -69, 90, 150, 180])
+def test_vision_cone_is_135_degrees_wide(bearing):
+    heading = 0.7  # any heading: the cone turns with the agent
+    direction = heading + math.radians(bearing)
+    hider = (3 + 1.5 * math.cos(direction), 3 + 1.5 * math.sin(direction), 0.0)
+    _, obs = staged(hiders=[hider], seekers=[(3, 3, heading)])
+    seeker_sees = obs["visible_agents"][0, 2, 1]  # seeker slot 2; its 2nd other is slot 0
+    assert seeker_sees == (abs(bearing) <= 67.5)
+
+
+def test_hidden_box_is_masked_for_the_policy_but_not_the_critic():
+    env, obs = staged(hiders=[(1, 3, 0)], objects=[(BOX, 3, 3, 0, CUBE), (BOX, 1.8, 2.0, 0, CUBE)],
+                      walls=[(2, 2.5, 2, 4, 0.5)])
+    assert obs["visible_boxes"][0, 0].tolist() == [False, True]  # behind the wall; in view
+    assert obs["exists_boxes"][0, 0].tolist() == [True, True]
+    assert obs["boxes"][0, 0, 0, :2].tolist() == [3, 3]  # the features are there for the critic
+    assert obs["exists_ramps"][0, 0].tolist() == [False]  # the ramp slot is padding
+    assert (obs["ramps"][0, 0] == 0).all()
+
+
+def test_other_agents_are_listed_circularly_after_oneself():
+    env = HideAndSeek("full", 3, seed=3)
+    obs, *_ = env.step(random_actions(env, np.random.default_rng(0)))
+    A = env.n_agents
+    for i in range(A):
+        for k in range(A - 1):
+            j = (i + 1 + k) % A
+            assert (obs["agents"][:, i, k] == obs["self"][:, j]).all()
+            assert (obs["visible_agents"][:, i, k] == env.visible[:, i, j]).all()
+            assert (obs["exists_agents"][:, i, k] == env.agent_exists[:, j]).all()
+
+
+def test_observations_match_the_contract():
+    env = HideAndSeek("full", 2, seed=4)
+    obs, *_ = env.step(idle(env))
+    assert set(obs) == set(env.obs_shapes)
+    for key, value in obs.items():
+        assert value.shape == (2, env.n_agents, *env.obs_shapes[key]), key
+        assert value.dtype == (bool if key.startswith(("visible_", "exists_")) else np.float32)
+    assert env.obs_sizes == {"self": 11, "agents": 11, "boxes": 15, "ramps": 15, "lidar": 30}
+    real = env.agent_exists
+    assert np.allclose(obs["self"][..., 3] ** 2 + obs["self"][..., 4] ** 2, real)  # cos, sin
+    assert (obs["self"][..., 9] == (env.team == HIDERS)).all()  # team flag
+    assert np.allclose(obs["self"][..., 10], real / env.prep_steps)  # one step into the prep
+
+
+def test_observations_feed_the_attention_network():
+    torch = pytest.importorskip("torch")
+    from attention import ActorCritic, NetworkSizes
+
+    env = HideAndSeek("tiny", 3, seed=5)  # no ramps: an entity type with E = 0
+    obs = env.reset()
+    model = ActorCritic(env.obs_sizes, NetworkSizes(embed=16, heads=2, dense=16, lstm=16))
+    N = env.n_worlds * env.n_agents
+    rows = {key: torch.as_tensor(value.reshape(1, N, *value.shape[2:]))
+            for key, value in obs.items()}  # [T=1, N=W*A, ...]
+    dist, value, _ = model(rows, model.initial_state(N), torch.ones(1, N, dtype=torch.bool))
+    assert dist.sample().shape == (1, N, 5) and value.shape == (1, N)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts and spawning
+# ---------------------------------------------------------------------------------------------
+
+
+def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
+    env = HideAndSeek("quadrant", 64, seed=6)
+    s, A = env.world, env.n_agents
+    boxes = s.kind == BOX
+    low, high = s.pos - s.half, s.pos + s.half  # cubes are axis-aligned
+    assert ((low[..., 0] >= 3.05) & (high[..., 1] <= 2.95))[boxes].all()
+    seekers = s.pos[:, A // 2:A]
+    assert not ((seekers[..., 0] > 3) & (seekers[..., 1] < 3)).any()
+
+
+def test_fort_hider_spawns_in_the_room():
+    env = HideAndSeek("fort", 32, seed=7)
+    hider = env.world.pos[:, 0]
+    assert ((hider[:, 0] > 3) & (hider[:, 1] < 3)).all()
+
+
+def footprints(world, w):
+    """Axis-aligned rectangles (x0, y0, x1, y1) of the bodies and standing walls of world w."""
+    rects = []
+    for b in np.flatnonzero(world.kind[w] != ph.EMPTY):
+        hx, hy = world.half[w, b]
+        if abs(math.sin(world.angle[w, b])) > 0.5 and world.kind[w, b] != ph.AGENT:
+            hx, hy = hy, hx
+        rects.append((*(world.pos[w, b] - (hx, hy)), *(world.pos[w, b] + (hx, hy))))
+    for m in np.flatnonzero(world.wall_height[w] > 0):
+        cx, cy, hl, ht, angle = world.walls[w, m]
+        hx, hy = (ht, hl) if abs(math.sin(angle)) > 0.5 else (hl, ht)
+        rects.append((cx - hx, cy - hy, cx + hx, cy + hy, "wall"))
+    return rects
+
+
+@pytest.mark.parametrize("preset", ["quadrant", "full"])
+def test_spawned_bodies_overlap_nothing(preset):
+    env = HideAndSeek(preset, 40, seed=8)
+    for w in range(env.n_worlds):
+        rects = footprints(env.world, w)
+        for i, a in enumerate(rects):
+            for b in rects[i + 1:]:
+                if len(a) == 5 and len(b) == 5:
+                    continue  # walls meet walls at corners
+                overlap_x = min(a[2], b[2]) - max(a[0], b[0])
+                overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+                assert min(overlap_x, overlap_y) <= 1e-9, (w, a, b)
+
+
+def blocked_edges(world, w, n=30, cell=0.2):
+    """Which edges between neighbouring cells an inner wall covers (the edge's midpoint lies in
+    a wall slab): right[i, j] between cells (i, j) and (i+1, j); up[i, j] above cell (i, j)."""
+    slabs = [world.walls[w, m] for m in np.flatnonzero(world.wall_height[w] == 0.5)]
+
+    def covered(x, y):
+        for cx, cy, hl, ht, angle in slabs:
+            u = (x - cx) * math.cos(angle) + (y - cy) * math.sin(angle)
+            v = -(x - cx) * math.sin(angle) + (y - cy) * math.cos(angle)
+            if abs(u) <= hl and abs(v) <= ht:
+                return True
+        return False
+    right = np.array([[covered((i + 1) * cell, (j + 0.5) * cell) for j in range(n)]
+                      for i in range(n - 1)])
+    up = np.array([[covered((i + 0.5) * cell, (j + 1) * cell) for j in range(n - 1)]
+                   for i in range(n)])
+    return right, up
+
+
+def flood_fill(right, up, n=30):
+    reached = np.zeros((n, n), bool)
+    reached[0, 0] = True
+    queue = deque([(0, 0)])
+    while queue:
+        i, j = queue.popleft()
+        steps = [(i + 1, j, i < n - 1 and not right[i, j]),
+                 (i - 1, j, i > 0 and not right[i - 1, j]),
+                 (i, j + 1, j < n - 1 and not up[i, j]),
+                 (i, j - 1, j > 0 and not up[i, j - 1])]
+        for a, b, open_edge in steps:
+            if open_edge and not reached[a, b]:
+                reached[a, b] = True
+                queue.append((a, b))
+    return reached
+
+
+def test_random_rooms_always_connect_through_doors():
+    env = HideAndSeek("full", 48, seed=9)
+    room_counts = set()
+    for w in range(env.n_worlds):
+        right, up = blocked_edges(env.world, w)
+        inner_walls = (env.world.wall_height[w] == 0.5).sum() // 2  # a door splits each in two
+        room_counts.add(inner_walls + 1)
+        assert (right.sum() + up.sum() > 0) == (inner_walls > 0)  # the reference sees the walls
+        assert flood_fill(right, up).all(), f"world {w} has a cell no door leads to"
+    assert room_counts == {1, 2, 3, 4}
+
+
+def test_quadrant_door_lets_an_agent_through_but_not_a_cube():
+    env = HideAndSeek("quadrant", 16, seed=10)
+    gaps = []
+    for w in range(env.n_worlds):
+        for vertical in (True, False):  # the room's two walls: x = 3 and y = 3
+            pieces = []
+            for m in np.flatnonzero(env.world.wall_height[w] == 0.5):
+                cx, cy, hl, _, angle = env.world.walls[w, m]
+                if (abs(math.sin(angle)) > 0.5) == vertical:
+                    centre = cy if vertical else cx
+                    pieces.append((centre - hl, centre + hl))
+            pieces.sort()
+            gaps += [b[0] - a[1] for a, b in zip(pieces, pieces[1:])]
+    assert 16 <= len(gaps) <= 32  # one or two doors per world
+    assert np.allclose(gaps, 0.4)
+    assert 2 * ph.Physics().agent_radius < 0.4 < 2 * CUBE[0]
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_agent_runs_through_a_door_unless_a_locked_cube_closes_it(locked):
+    door = [(3, 0, 3, 1.75, 0.5), (3, 2.25, 3, 3, 0.5)]  # wall x = 3, door 1.8..2.2 (ends +0.05)
+    cube = [(BOX, 3.31, 2.0, 0.0, CUBE)] if locked else []
+    env, _ = staged(hiders=[(5.5, 0.5, 0)], seekers=[(2, 2.05, 0)], objects=cube, walls=door)
+    env.world.locked_by[0, env.n_agents] = HIDERS if locked else ph.NO_TEAM
+    run = idle(env)
+    run[0, 2, 0] = 10  # the seeker: full force along +x, through the door
+    for _ in range(20):
+        env.step(run)
+    assert (env.world.pos[0, 2, 0] < 3) == locked
+
+
+# ---------------------------------------------------------------------------------------------
+# Penalties
+# ---------------------------------------------------------------------------------------------
+
+
+def test_agent_out_of_bounds_gets_minus_ten_instead_of_its_reward():
+    # The full game's bounds are the 18 m square [-6, 12]^2. The seeker sees both hiders.
+    env, _ = staged("full", hiders=[(12.5, 3, 0), (11.5, 3, 0)], seekers=[(1, 3, 0)])
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0, [0, 1, 3]].tolist() == [-10, -1, 1]  # replaced, not -11
+
+
+def test_box_out_of_the_quadrant_costs_every_agent_ten():
+    env, _ = staged(hiders=[(1, 3, 0)], seekers=[(2, 5, 0)], objects=[(BOX, 6.2, 3, 0, CUBE)])
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0].tolist() == [-10, 0, -10, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics, episodes, padding
+# ---------------------------------------------------------------------------------------------
+
+
+def test_statistics_match_a_scripted_episode():
+    """The hider grabs the cube in front of it, drags it about 1 m during the preparation phase,
+    lets go and locks it, and keeps pressing lock (releasing it would unlock it)."""
+    game = dataclasses.replace(PRESETS["fort"], name="script", horizon=24, prep_fraction=0.5)
+    env, _ = staged(game, hiders=[(1, 2, 0)], seekers=[(5, 5, 0)],
+                    objects=[(BOX, 1.45, 2, 0, CUBE)], after_prep=False, auto_reset=False)
+    spawn = env.world.pos[0, 2].copy()
+    for t in range(env.preset.horizon):
+        act = idle(env)
+        moved = np.linalg.norm(env.world.pos[0, 2] - spawn)
+        if t < 9:
+            act[0, 0] = (5, 8 if moved < 0.8 else 5, 5, 1, 0)  # drag along +y, then hold
+        else:
+            act[0, 0] = (5, 5, 5, 0, 1)  # release and lock
+        _, _, dones, info = env.step(act)
+        if env.t[0] == env.prep_steps:
+            move_at_prep_end = np.linalg.norm(env.world.pos[0, 2] - spawn)
+            locked_at_prep_end = env.world.locked_by[0, 2] == HIDERS
+    stats = {key: value[0] for key, value in info["episodes"].items()}
+    assert dones[0] and stats["length"] == 24 and stats["world"] == 0
+    assert 0.8 < move_at_prep_end < 1.2 and locked_at_prep_end
+    assert stats["max_box_move_prep"] == pytest.approx(move_at_prep_end)
+    assert stats["max_box_move"] == pytest.approx(np.linalg.norm(env.world.pos[0, 2] - spawn))
+    assert stats["max_box_move"] == pytest.approx(move_at_prep_end)  # locked: it stayed
+    assert stats["num_box_lock_prep"] == 1 and stats["num_box_lock"] == 1
+    assert stats["max_ramp_move_prep"] == stats["max_ramp_move"] == 0
+    assert stats["num_ramp_lock"] == 0
+    assert stats["hider_return"] == 12 and stats["seeker_return"] == -12  # never seen
+
+
+def test_statistics_record_how_high_a_seeker_climbed():
+    """A seeker runs up a ramp set against an inner wall and over it."""
+    game = dataclasses.replace(PRESETS["ramp"], name="climb", horizon=12, prep_fraction=0.0)
+    env, _ = staged(game, hiders=[(5.5, 5.5, 0)], seekers=[(0.8, 3, 0)],
+                    objects=[(RAMP, 1.6, 3.0, 0.0, CUBE)], walls=[(1.85, 2, 1.85, 4, 0.5)],
+                    after_prep=False, auto_reset=False)
+    run, heights = idle(env), []
+    run[0, 2, 0] = 9
+    for _ in range(env.preset.horizon):
+        _, _, _, info = env.step(run)
+        heights.append(env.world.z[0, 2])
+    assert env.world.pos[0, 2, 0] > 2  # over the wall
+    assert info["episodes"]["max_seeker_height"][0] == max(heights) > 0.3
+
+
+def test_episode_end_resets_the_world_and_reports_statistics():
+    env = HideAndSeek("tiny", 3, seed=11)
+    rng = np.random.default_rng(0)
+    for t in range(env.preset.horizon):
+        before = env.world.pos.copy()
+        obs, _, dones, info = env.step(random_actions(env, rng))
+        assert dones.all() == (t == env.preset.horizon - 1) and dones.all() == dones.any()
+    assert info["episodes"]["world"].tolist() == [0, 1, 2]
+    assert (env.t == 0).all() and (obs["self"][..., 10] == 0).all()  # the first observation
+    assert np.abs(env.world.pos - before).max() > 0.5  # a new layout
+    assert set(info["episodes"]) >= {"max_box_move_prep", "max_box_move", "max_ramp_move_prep",
+                                     "max_ramp_move", "num_box_lock_prep", "num_box_lock",
+                                     "num_ramp_lock_prep", "num_ramp_lock", "hider_return",
+                                     "seeker_return", "length"}
+
+
+def test_padding_agents_never_act_and_get_zero_reward():
+    env = HideAndSeek("full", 12, seed=12)
+    assert not env.agent_exists.all()  # 1-3 v 1-3 in 3 + 3 slots
+    padding = ~env.agent_exists
+    assert (env.team[padding] == -1).all()
+    full_force = np.tile([10, 10, 10, 1, 1], (12, env.n_agents, 1))
+    for _ in range(env.prep_steps + 5):
+        _, rewards, _, _ = env.step(full_force)
+        assert (rewards[padding] == 0).all()
+        assert (env.world.pos[:, :env.n_agents][padding] == 0).all()
+
+
+def test_same_seed_same_episode():
+    def play(seed):
+        env = HideAndSeek("full", 2, seed=seed)
+        rng = np.random.default_rng(0)
+        history = [env.reset()]
+        for _ in range(260):  # past one episode end
+            history.append(env.step(random_actions(env, rng)))
+        return history
+    def same(a, b):
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, tuple):
+            return all(same(x, y) for x, y in zip(a, b))
+        return np.array_equal(a, b)
+    first, again, other = play(13), play(13), play(14)
+    assert all(same(a, b) for a, b in zip(first, again))
+    assert any(step[2].any() for step in first[1:])  # the comparison spans an episode end
+    assert not same(first[0], other[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Clear errors
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_preset_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'quadrnt'; expected one of"):
+        HideAndSeek("quadrnt")
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(boxes=(40, 40)), "need .* cells"),
+    (dict(hiders=(120, 120)), "need .* cells"),
+    (dict(prep_fraction=1.5), "prep_fraction must be in 0..1"),
+    (dict(hiders=(0, 1)), "hiders must be a range"),
+    (dict(seekers=2), r"seekers must be a range \(min, max\) of two ints, got 2"),
+    (dict(layout="rooms"), "spawn 'outside' needs the quadrant layout's room"),
+    (dict(layout="maze"), "layout 'maze' is not one of"),
+])
+def test_impossible_settings_are_clear_errors(change, message):
+    with pytest.raises(ValueError, match=message):
+        HideAndSeek(dataclasses.replace(PRESETS["quadrant"], **change))
+
+
+@pytest.mark.parametrize("actions, message", [
+    (np.full((2, 4, 4), 5), r"shape \(2, 4, 4\), expected \[W, A, 5\]"),
+    (np.full((2, 4, 5), 5.0), "dtype float64, expected an integer dtype"),
+    (np.tile([5, 5, 11, 0, 0], (2, 4, 1)), r"actions\[0, 0, 2\] = 11 is out of range: turn bin"),
+    (np.tile([5, 5, 5, 0, -1], (2, 4, 1)), r"actions\[0, 0, 4\] = -1 is out of range: lock"),
+])
+def test_bad_actions_are_clear_errors(actions, message):
+    env = HideAndSeek("quadrant", 2, seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(actions)
+
+
+def test_every_preset_plays_an_episode_and_renders():
+    for name in PRESETS:
+        env = HideAndSeek(name, 2, seed=15)
+        rng = np.random.default_rng(0)
+        for _ in range(env.preset.horizon):
+            _, _, dones, info = env.step(random_actions(env, rng))
+        assert dones.all() and len(info["episodes"]["world"]) == 2
+        frame = env.render(1)
+        assert frame.dtype == np.uint8 and frame.shape[2] == 3 and frame.std() > 10
+
+
+# ---------------------------------------------------------------------------------------------
+# The PettingZoo face
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pettingzoo_parallel_api():
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.test import parallel_api_test
+
+    parallel_api_test(parallel_env("quadrant", seed=0), num_cycles=100)
+    env = parallel_env("full", seed=1, render_mode="rgb_array")
+    obs, _ = env.reset(seed=2)
+    assert set(env.agents) <= set(agent_names("full"))
+    for name in env.agents:
+        assert env.observation_space(name).contains(obs[name])
+    assert env.render().ndim == 3
+
+
+def test_preset_dataclass_is_accepted_as_well_as_a_name():
+    env = HideAndSeek(Preset("mine", horizon=10), 1, seed=0)
+    assert env.preset.horizon == 10 and env.prep_steps == 4
