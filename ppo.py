@@ -219,6 +219,7 @@ class Rollout:
     | final_values | [T, N]         | critic output for a truncated episode's last observation  |
     | last_values  | [N]            | critic output for the observation after step T-1          |
     | chunk_states | [T // L, N, S] | recurrent state entering steps 0, L, 2L, ... (pre-reset)  |
+    | valid        | [T, N] bool    | optional: rows that count (False: a padding agent slot)   |
 
     Time runs down the rows; starts[t + 1] == terminated[t] | truncated[t]:
 
@@ -238,6 +239,7 @@ class Rollout:
     final_values: torch.Tensor
     last_values: torch.Tensor
     chunk_states: torch.Tensor
+    valid: torch.Tensor | None = None  # None: every row counts
 
 
 def stack_steps(steps: list) -> dict:
@@ -259,6 +261,10 @@ def check_rollout(rollout: Rollout, chunk_len: int) -> None:
     if rollout.chunk_states.shape[:2] != (T // chunk_len, N):
         raise ValueError(f"rollout.chunk_states has shape {tuple(rollout.chunk_states.shape)}; "
                          f"expected (T // chunk_len, N, S) = {(T // chunk_len, N)} + (S,)")
+    if rollout.valid is not None and (rollout.valid.shape != (T, N)
+                                      or rollout.valid.dtype != torch.bool):
+        raise ValueError(f"rollout.valid must be bool (T, N) = {(T, N)}, got "
+                         f"{rollout.valid.dtype} {tuple(rollout.valid.shape)}")
     ended = rollout.terminated | rollout.truncated
     if not torch.equal(rollout.starts[1:], ended[:-1]):
         raise ValueError("rollout.starts[t + 1] must equal terminated[t] | truncated[t]")
@@ -334,23 +340,32 @@ def tree_map(fn, tree):
 # ----------------------------------------------------------------------------------------------
 
 
-def clipped_surrogate_loss(logp, old_logp, advantages, clip):
+def masked_mean(x, valid=None):
+    """Mean of x over the entries where `valid` is True (all of them when it is None): padding
+    agent slots (games with variable team sizes) must not pull on the losses."""
+    if valid is None:
+        return x.mean()
+    weight = valid.to(x.dtype)
+    return (x * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def clipped_surrogate_loss(logp, old_logp, advantages, clip, valid=None):
     """Detail 3: -mean(min(ratio A, clip(ratio) A)). Outside [1 - clip, 1 + clip], in the
     direction the advantage favours, the clipped term wins and its gradient is zero: going further
     earns nothing. In the other direction the unclipped term stays, so a mistake can be undone."""
     ratio = torch.exp(logp - old_logp)  # [L, B]
     unclipped = ratio * advantages
     clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
-    return -torch.min(unclipped, clipped).mean()
+    return -masked_mean(torch.min(unclipped, clipped), valid)
 
 
-def value_loss(value, old_value, target, clip):
+def value_loss(value, old_value, target, clip, valid=None):
     """Detail 4: 1/2 mean((V - R)^2) in normalised units; clipped: the worse of the new prediction
     and one kept within +-clip of the old, so the critic cannot jump on one batch either."""
     if clip is None:
-        return 0.5 * ((value - target) ** 2).mean()
+        return 0.5 * masked_mean((value - target) ** 2, valid)
     clipped_value = old_value + (value - old_value).clamp(-clip, clip)
-    return 0.5 * torch.max((value - target) ** 2, (clipped_value - target) ** 2).mean()
+    return 0.5 * masked_mean(torch.max((value - target) ** 2, (clipped_value - target) ** 2), valid)
 
 
 @torch.no_grad()
@@ -400,12 +415,13 @@ class PPO:
         the replayed log-probabilities match the collected ones."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
-    def normalise_obs(self, obs: dict, update_stats: bool = True) -> dict:
-        """Detail 8: the collector calls this on every raw observation and stores the result."""
+    def normalise_obs(self, obs: dict, update_stats: bool = True, valid=None) -> dict:
+        """Detail 8: the collector calls this on every raw observation [N, ...] and stores the
+        result. Rows where `valid` [N] is False (padding agent slots) do not update the stats."""
         if not self.config.normalise_observations:
             return obs  # plain form: raw features straight into the network
         if update_stats:
-            self.obs_normaliser.update(obs)
+            self.obs_normaliser.update(obs if valid is None else {k: v[valid] for k, v in obs.items()})
         return self.obs_normaliser(obs)
 
     def update(self, rollout: Rollout) -> dict[str, float]:
@@ -438,18 +454,20 @@ class PPO:
             rollout.terminated, rollout.truncated, values_norm.denormalise(rollout.final_values),
             cfg.gamma, cfg.gae_lambda)
         if cfg.normalise_values:
-            values_norm.update(returns)
+            values_norm.update(returns if rollout.valid is None else returns[rollout.valid])
         # else: the statistics stay at mean 0, std 1, and "normalised" means "in reward units"
         return advantages, returns, values
 
     def _chunked_batch(self, rollout, advantages, returns, old_values) -> dict:
         """Everything one minibatch step needs, cut into chunks of L steps: [L, C, ...]."""
         cfg = self.config
+        valid = rollout.valid if rollout.valid is not None else torch.ones_like(rollout.starts)
         if cfg.normalise_advantages:  # Detail 2: one scale for the policy gradient whatever the
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)  # rewards
+            real = advantages[valid]  # rewards (statistics of real agents only)
+            advantages = (advantages - real.mean()) / (real.std() + 1e-8)
         per_step = {
             "obs": rollout.obs, "actions": rollout.actions, "starts": rollout.starts,
-            "logp": rollout.logp, "advantages": advantages,
+            "logp": rollout.logp, "advantages": advantages, "valid": valid,
             "targets": self.value_normaliser.normalise(returns),  # normalised with the new stats
             "old_values": self.value_normaliser.normalise(old_values),
         }
@@ -473,9 +491,10 @@ class PPO:
         with self.autocast():
             dist, value, _ = self.model(mb["obs"], mb["state"], mb["starts"])
         logp = dist.log_prob(mb["actions"]).float()  # [L, B], losses stay in fp32
-        entropy = dist.entropy().float().mean()  # Detail 5: keeps the policy exploring
-        policy = clipped_surrogate_loss(logp, mb["logp"], mb["advantages"], cfg.clip)
-        critic = value_loss(value.float(), mb["old_values"], mb["targets"], cfg.value_clip)
+        valid = mb["valid"]  # [L, B] bool: padding agent slots do not count
+        entropy = masked_mean(dist.entropy().float(), valid)  # Detail 5: keeps it exploring
+        policy = clipped_surrogate_loss(logp, mb["logp"], mb["advantages"], cfg.clip, valid)
+        critic = value_loss(value.float(), mb["old_values"], mb["targets"], cfg.value_clip, valid)
         where = f"(epoch {epoch}, minibatch {index})"
         for name, x in (("policy loss", policy), ("value loss", critic), ("entropy", entropy)):
             check_finite(f"{name} {where}", x)  # Detail 13

@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ppo import (  # noqa: E402
+    Rollout,
     CartPole, Collector, DemoConfig, NonFiniteError, ObsNormaliser, PPO, PPOConfig,
     RecurrentActorCritic, RunningMeanStd, clipped_surrogate_loss, collect_rollout, compute_gae,
     split_into_chunks, steps_to_reach, train)
@@ -255,6 +256,35 @@ def test_update_reports_every_diagnostic_as_a_finite_number():
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                 "explained_variance", "grad_norm"):
         assert np.isfinite(diagnostics[key]), key
+
+
+def test_padding_rows_marked_invalid_do_not_change_the_update():
+    """Games with variable team sizes have padding agent slots; rows with valid=False, whatever
+    they hold, must leave the update exactly as it is without them."""
+    import copy
+
+    config = PPOConfig(epochs=1, minibatches=1, seed=0)
+    ppo, _, rollout = cartpole_rollout(use_lstm=True, config=config)
+    twin = copy.deepcopy(ppo)
+    T, N = rollout.rewards.shape
+    g = torch.Generator().manual_seed(5)
+    junk = lambda x: torch.randn(x.shape[0], 2, *x.shape[2:], generator=g).to(x.dtype)
+    pad = lambda x, make: torch.cat([x, make(x)], dim=1)
+    padded = Rollout(
+        obs={k: pad(v, junk) for k, v in rollout.obs.items()},
+        actions=pad(rollout.actions, lambda x: x[:, :2]), logp=pad(rollout.logp, junk),
+        values=pad(rollout.values, junk), rewards=pad(rollout.rewards, junk),
+        starts=pad(rollout.starts, lambda x: x[:, :2]),
+        terminated=pad(rollout.terminated, lambda x: x[:, :2]),
+        truncated=pad(rollout.truncated, lambda x: x[:, :2]),
+        final_values=pad(rollout.final_values, junk),
+        last_values=torch.cat([rollout.last_values, torch.randn(2, generator=g)]),
+        chunk_states=pad(rollout.chunk_states, junk),
+        valid=torch.cat([torch.ones(T, N, dtype=torch.bool), torch.zeros(T, 2, dtype=torch.bool)], 1))
+    ppo.update(rollout)
+    twin.update(padded)
+    for a, b in zip(parameters(ppo.model), parameters(twin.model)):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_resuming_from_state_dict_continues_bit_for_bit():
