@@ -1,0 +1,745 @@
+"""selfplay.py: the autocurriculum. One shared policy plays both teams, and each team's progress
+is the other's new problem.
+
+What this file teaches
+    How hide-and-seek is trained (paper section 4, facts sections 6-7): every agent of both teams
+    is driven by one network (the team flag in its observation says which side it is on), the
+    opponent is always the current policy, and nothing but winning is rewarded. Rollouts of W
+    worlds are collected in one batch (numba physics on the CPU cores, the network on the GPU when
+    there is one), PPO updates the policy, and the behaviour statistics of finished episodes
+    (how far boxes and ramps moved, how many were locked, during preparation and after) show
+    which strategy the agents have reached: the paper's "stages". A run folder keeps the config,
+    a metrics CSV, the stages found, and one checkpoint that lets the run continue exactly.
+
+Reading order
+    1. `TrainConfig` and `PRESETS`: a game from env.py, a network from attention.py and PPO
+       settings from ppo.py, joined; any field can be overridden from the command line.
+    2. `train`: the loop, in numbered phases (collect, learn, record, track stages, save).
+    3. `collect_rollout`: T steps of W worlds with the policy, into a ppo.Rollout.
+    4. `StageTracker`: how the stages are read from the statistics.
+    5. Run folders and checkpoints (`RunFolder`, `save_checkpoint`, `load_checkpoint`).
+    6. The sub-commands: `render` (GIFs), `plot` (the paper's figure 3 for a run), `--bench`.
+
+Run it
+    python selfplay.py train --preset tiny                 # a short run; ends by writing a GIF
+    python selfplay.py train --resume runs/tiny-0          # continue exactly where it stopped
+    python selfplay.py train --preset fort --init runs/tiny-0/checkpoint.pt   # climb the ladder
+    python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
+    python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
+    python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
+    python selfplay.py --bench --preset quadrant            # end-to-end training speed
+
+Axes: W worlds, A agents per world, N = W * A agent rows, T steps per rollout.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import pickle
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+
+import numpy as np
+import torch
+
+import env as game
+from attention import ActorCritic, NetworkSizes
+from physics import HIDERS, SEEKERS, write_gif
+from ppo import PPO, PPOConfig, Rollout, stack_steps
+
+# ---------------------------------------------------------------------------------------------
+# 1. Settings: a game, a network and PPO, joined
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `python selfplay.py train --set FIELD=VALUE` overrides any field, nested
+    ones with a dot (`network.embed=64`, `ppo.lr=1e-3`)."""
+
+    game: str = "tiny"  # the env.py preset (the game layout)
+    n_worlds: int = 64  # W worlds stepped together (paper: thousands over a cluster)
+    rollout_steps: int = 40  # T steps of every world per update; a multiple of ppo.chunk_len
+    total_steps: int = 1_000_000  # world-steps to train for (one world advancing one step)
+    seed: int = 0  # seeds the worlds, the network's initial weights and action sampling
+    torch_threads: int = 2  # torch threads on the CPU (1 is safer when other jobs share the cores)
+    checkpoint_minutes: float = 5.0  # how often the resume checkpoint is rewritten
+    stage_window: int = 10  # updates over which the stage tracker averages the statistics
+    network: NetworkSizes = field(default_factory=NetworkSizes)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+def small_network():
+    """The narrow network the CPU presets use: the paper's shape at a quarter of the width and
+    without the LSTM (ZACL trained its small game the same way; see the README's differences)."""
+    return NetworkSizes(embed=32, heads=2, dense=64, use_lstm=False, lstm=64)
+
+
+def cpu_ppo(**changes):
+    """PPO for small batches: the paper's clip and entropy bonus; a shorter horizon (gamma 0.99)
+    for the short episodes of the small games; four epochs of four minibatches per batch."""
+    return replace(PPOConfig(lr=1e-3, gamma=0.99, epochs=4, minibatches=4), **changes)
+
+
+PRESETS = {
+    "tiny": TrainConfig(game="tiny", n_worlds=64, rollout_steps=40, total_steps=2_000_000,
+                        network=small_network(), ppo=cpu_ppo()),
+    "fort": TrainConfig(game="fort", n_worlds=64, rollout_steps=80, total_steps=50_000_000,
+                        network=small_network(), ppo=cpu_ppo()),
+    "ramp": TrainConfig(game="ramp", n_worlds=64, rollout_steps=80, total_steps=500_000_000,
+                        network=small_network(), ppo=cpu_ppo()),
+    "quadrant": TrainConfig(game="quadrant", n_worlds=128, rollout_steps=80,
+                            total_steps=1_000_000_000, ppo=PPOConfig(minibatches=4)),
+    "full": TrainConfig(game="full", n_worlds=128, rollout_steps=160,
+                        total_steps=5_000_000_000, ppo=PPOConfig(minibatches=4)),
+}
+
+
+def preset_config(name):
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def apply_overrides(config, assignments):
+    """`["n_worlds=32", "ppo.lr=1e-3"]` -> a new config; unknown fields and bad values raise."""
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ValueError(f"override {assignment!r} is not FIELD=VALUE")
+        path, text = assignment.split("=", 1)
+        config = set_field(config, path.split("."), text, path)
+    check_config(config)
+    return config
+
+
+def set_field(obj, names, text, path):
+    known = {f.name: f for f in fields(obj)}
+    if names[0] not in known:
+        raise ValueError(f"unknown setting {path!r}: {type(obj).__name__} has no field "
+                         f"{names[0]!r}; expected one of {sorted(known)}")
+    current = getattr(obj, names[0])
+    if len(names) > 1:
+        if not is_dataclass(current):
+            raise ValueError(f"unknown setting {path!r}: {names[0]!r} has no sub-fields")
+        return replace(obj, **{names[0]: set_field(current, names[1:], text, path)})
+    return replace(obj, **{names[0]: parse_value(text, current, path)})
+
+
+def parse_value(text, current, path):
+    """Read `text` as the type of the field's current value (bools as true/false, None as none)."""
+    try:
+        if text.lower() == "none":
+            return None
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if isinstance(current, int):
+            return int(float(text)) if float(text).is_integer() else int(text)
+        if isinstance(current, float) or current is None:
+            return float(text)
+        return type(current)(text)
+    except ValueError:
+        raise ValueError(f"setting {path}={text!r}: expected a {type(current).__name__}") from None
+
+
+def check_config(config):
+    if config.game not in game.PRESETS:
+        raise ValueError(f"unknown game {config.game!r}; expected one of {sorted(game.PRESETS)}")
+    if config.rollout_steps % config.ppo.chunk_len:
+        raise ValueError(f"rollout_steps={config.rollout_steps} must be a multiple of "
+                         f"ppo.chunk_len={config.ppo.chunk_len}")
+    for name in ("n_worlds", "rollout_steps", "total_steps", "torch_threads", "stage_window"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+
+
+def config_from_dict(d):
+    return TrainConfig(**{**d, "network": NetworkSizes(**d["network"]), "ppo": PPOConfig(**d["ppo"])})
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The training loop
+# ---------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Everything a run carries from one update to the next, all of it saved in a checkpoint:
+    the worlds (env), the learner (ppo: network, optimiser, normalisers), what the actors carry
+    between rollouts (the next observation, recurrent state, episode starts) and the counters."""
+
+    def __init__(self, config, device):
+        torch.manual_seed(config.seed)
+        self.config, self.device = config, device
+        self.env = game.HideAndSeek(config.game, config.n_worlds, config.seed)
+        model = ActorCritic(self.env.obs_sizes, config.network).to(device)
+        self.ppo = PPO(model, self.env.obs_sizes, replace(config.ppo, seed=config.seed))
+        self.ppo.obs_normaliser.to(device)
+        self.ppo.value_normaliser.to(device)
+        n = config.n_worlds * self.env.n_agents
+        self.obs = self.env.reset()  # raw observations, numpy [W, A, ...]
+        self.state = model.initial_state(n)  # [N, S]
+        self.starts = torch.ones(n, dtype=torch.bool, device=device)  # [N]
+        self.steps = self.episodes = self.updates = 0
+        self.seconds = 0.0  # wall-clock spent training, over every session of the run
+        self.stages = StageTracker(config.stage_window)
+
+
+def train(trainer, run, minutes=None, write_gif=True, quiet=False):
+    """Train until config.total_steps (or `minutes` of wall-clock), checkpointing as it goes.
+    Ctrl-C finishes the current update, saves, and stops; a second Ctrl-C stops at once (the
+    last checkpoint on disk stays intact: every write is atomic)."""
+    cfg, stop = trainer.config, StopFlag()
+    started, last_save, session_start = time.time(), time.time(), trainer.seconds
+    progress = Progress(cfg.total_steps, trainer.steps, quiet)
+    while trainer.steps < cfg.total_steps and not stop.requested:
+        update_start = time.time()
+        rollout, ended = collect_rollout(trainer)  # 1. act: T steps of W worlds
+        diagnostics = trainer.ppo.update(rollout)  # 2. learn: one PPO update
+        trainer.updates += 1
+        trainer.seconds = session_start + time.time() - started
+        record = make_record(trainer, rollout, ended, diagnostics, update_start)  # 3. record
+        new_stages = trainer.stages.update(record)  # 4. track the stages
+        run.append_metrics(record)
+        progress.show(record, trainer.stages.current())
+        for stage in new_stages:
+            progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
+        if time.time() - last_save > 60 * cfg.checkpoint_minutes:  # 5. save
+            save_checkpoint(trainer, run.checkpoint_path)
+            last_save = time.time()
+        if minutes is not None and time.time() - started > 60 * minutes:
+            break
+    stop.restore()
+    save_checkpoint(trainer, run.checkpoint_path)
+    run.write_stages(trainer.stages.reached)
+    progress.close()
+    if write_gif:
+        path = os.path.join(run.path, "episode.gif")
+        render_episodes(trainer.ppo.model, trainer.config, path, n_worlds=4, seed=cfg.seed + 1,
+                        ppo=trainer.ppo)
+        print(f"wrote {path}")
+    return trainer
+
+
+class StopFlag:
+    """The first Ctrl-C asks the loop to stop after the current update; the second one stops."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this update (Ctrl-C again to stop now)", file=sys.stderr)
+
+    def restore(self):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Collecting a rollout
+# ---------------------------------------------------------------------------------------------
+
+
+def to_torch(obs, device):
+    """numpy {key: [W, A, ...]} -> torch {key: [N, ...]} with N = W * A."""
+    return {k: torch.from_numpy(v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])).to(device)
+            for k, v in obs.items()}
+
+
+def act(trainer, raw_obs, update_stats, valid=None):
+    """Normalise one step of observations and run the network on it as T = 1."""
+    ppo = trainer.ppo
+    obs = ppo.normalise_obs(to_torch(raw_obs, trainer.device), update_stats, valid)  # {k: [N, ..]}
+    with ppo.autocast():
+        dist, value, new_state = ppo.model({k: v[None] for k, v in obs.items()}, trainer.state,
+                                           trainer.starts[None])
+    return obs, dist, value[0].float(), new_state
+
+
+@torch.no_grad()
+def collect_rollout(trainer):
+    """T steps of W worlds. Every agent of both teams acts from the same network. An episode's
+    end (the game's horizon) is terminal: nothing is bootstrapped past it. Padding agent slots
+    (games whose team sizes vary) are marked invalid, so PPO and the normalisers ignore them.
+    Returns the rollout and the statistics of the episodes that ended in it."""
+    cfg, env, device = trainer.config, trainer.env, trainer.device
+    W, A = cfg.n_worlds, env.n_agents
+    steps, chunk_states, ended = [], [], []
+    for t in range(cfg.rollout_steps):
+        if t % cfg.ppo.chunk_len == 0:
+            chunk_states.append(trainer.state)  # the state each 10-step chunk is replayed from
+        valid = torch.from_numpy(env.agent_exists.reshape(-1)).to(device)  # [N]
+        obs, dist, value, new_state = act(trainer, trainer.obs, update_stats=True, valid=valid)
+        actions = dist.sample()[0]  # [N, 5]
+        trainer.obs, rewards, dones, info = env.step(actions.cpu().numpy().reshape(W, A, 5))
+        terminated = torch.from_numpy(np.repeat(dones, A)).to(device)  # [N]
+        steps.append(dict(obs=obs, actions=actions, logp=dist.log_prob(actions[None])[0],
+                          values=value, rewards=torch.from_numpy(rewards.reshape(-1)).to(device),
+                          starts=trainer.starts, terminated=terminated,
+                          truncated=torch.zeros_like(terminated),
+                          final_values=torch.zeros_like(value), valid=valid))
+        if len(info["episodes"]["world"]):  # the worlds whose episode ended on this step
+            ended.append(info["episodes"])
+        trainer.state, trainer.starts = new_state, terminated
+    _, _, last_values, _ = act(trainer, trainer.obs, update_stats=False)
+    trainer.steps += cfg.rollout_steps * W
+    rollout = Rollout(**stack_steps(steps), last_values=last_values,
+                      chunk_states=torch.stack(chunk_states))  # [T, N, ...], [T / L, N, S]
+    return rollout, merge_episodes(ended)
+
+
+def merge_episodes(batches):
+    """Join the per-step dicts of 1-D arrays from env.step's info into one dict."""
+    if not batches:
+        return {}
+    return {k: np.concatenate([np.atleast_1d(b[k]) for b in batches]) for k in batches[0]}
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. What is recorded, and the stages
+# ---------------------------------------------------------------------------------------------
+
+STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
+             "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock")
+
+
+def make_record(trainer, rollout, ended, diagnostics, update_start):
+    """One row of metrics.csv: counters, rewards per team, episode statistics, PPO diagnostics."""
+    team = torch.from_numpy(trainer.env.team.reshape(-1)).to(rollout.rewards.device)  # [N]
+    rewards = rollout.rewards  # [T, N]
+    n_ended = len(ended["world"]) if ended else 0
+    trainer.episodes += n_ended
+    record = {"update": trainer.updates, "steps": trainer.steps, "episodes": trainer.episodes,
+              "seconds": round(trainer.seconds, 2),
+              "steps_per_second": round(trainer.config.rollout_steps * trainer.config.n_worlds
+                                        / max(time.time() - update_start, 1e-9), 1),
+              "hider_reward": rewards[:, team == HIDERS].mean().item(),
+              "seeker_reward": rewards[:, team == SEEKERS].mean().item(),
+              "episodes_ended": n_ended}
+    for key in STAT_KEYS + ("max_seeker_height",):
+        record[key] = float(np.mean(ended[key])) if n_ended and key in ended else math.nan
+    record.update({k: round(v, 6) for k, v in diagnostics.items()})
+    return record
+
+
+# The paper recognised its stages from these statistics and from watching episodes (facts 6.4).
+# Each stage here is a test on the statistics averaged over the last `stage_window` updates
+# (`s`), some against the average of the run's first window (`first`, the untrained policy); a
+# stage is recorded the first time its test passes, after the stages before it. The thresholds
+# are ours: a box moved 1 m is a box used, a lock in half of the episodes is a habit, and
+# seekers that see hiders on 15% more of the steps than at the start have learnt to chase.
+STAGES = (
+    ("running and chasing", "seekers find hiders clearly more often than the untrained policy",
+     lambda s, first: s["seeker_reward"] >= first["seeker_reward"] + 0.3),
+    ("fort building", "hiders move boxes and lock them in preparation, and then win",
+     lambda s, first: s["num_box_lock_prep"] >= 0.5 and s["max_box_move_prep"] >= 1.0
+     and s["hider_reward"] > 0.0),
+    ("ramp use", "seekers move a ramp after preparation and climb",
+     lambda s, first: s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
+     and s["max_seeker_height"] >= 0.3),
+    ("ramp defense", "hiders move or lock the ramps in preparation",
+     lambda s, first: s["num_ramp_lock_prep"] >= 0.5 or s["max_ramp_move_prep"] >= 1.0),
+)
+
+
+def mean_of_finite(values):
+    """Mean of the finite values (an update in which no episode ended records NaN), or NaN."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+class StageTracker:
+    """Reads the stages from a moving average of the records, in the paper's order."""
+
+    def __init__(self, window):
+        self.window, self.recent, self.reached, self.first = window, [], [], None
+
+    def update(self, record):
+        self.recent = (self.recent + [record])[-self.window:]
+        if len(self.recent) < self.window or len(self.reached) == len(STAGES):
+            return []
+        averages = {k: mean_of_finite([r.get(k, math.nan) for r in self.recent])
+                    for k in ("hider_reward", "seeker_reward", "max_seeker_height") + STAT_KEYS}
+        if self.first is None:
+            self.first = averages  # the untrained policy: the baseline for "learnt to chase"
+            return []
+        name, meaning, test = STAGES[len(self.reached)]
+        with np.errstate(invalid="ignore"):
+            passed = bool(test(averages, self.first))
+        if not passed:
+            return []
+        stage = {"name": name, "meaning": meaning, "update": record["update"],
+                 "steps": record["steps"], "episodes": record["episodes"],
+                 "seconds": record["seconds"]}
+        self.reached.append(stage)
+        return [stage]
+
+    def current(self):
+        return self.reached[-1]["name"] if self.reached else "none yet"
+
+    def state_dict(self):
+        return {"recent": self.recent, "reached": self.reached, "first": self.first}
+
+    def load_state_dict(self, state):
+        self.recent, self.reached, self.first = state["recent"], state["reached"], state["first"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Run folders, checkpoints and progress
+# ---------------------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """runs/NAME/: config.json, metrics.csv (one row per update), stages.json, checkpoint.pt,
+    and TensorBoard event files when the tensorboard package is installed."""
+
+    def __init__(self, path):
+        self.path = path
+        self.checkpoint_path = os.path.join(path, "checkpoint.pt")
+        self.metrics_path = os.path.join(path, "metrics.csv")
+        os.makedirs(path, exist_ok=True)
+        self.tensorboard = None
+        try:  # optional: `pip install tensorboard`, then `tensorboard --logdir runs`
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(path)
+        except ImportError:
+            pass
+
+    def write_config(self, config):
+        atomic_write(os.path.join(self.path, "config.json"),
+                     json.dumps(asdict(config), indent=2).encode())
+
+    def append_metrics(self, record):
+        new = not os.path.exists(self.metrics_path)
+        with open(self.metrics_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(record))
+            if new:
+                writer.writeheader()
+            writer.writerow(record)
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key not in ("update", "steps") and math.isfinite(value):
+                    self.tensorboard.add_scalar(key, value, record["steps"])
+            self.tensorboard.flush()
+
+    def keep_metrics_until(self, update):
+        """On resume: drop rows written after the checkpoint (they will be written again)."""
+        if os.path.exists(self.metrics_path):
+            rows = read_metrics(self.metrics_path)
+            with open(self.metrics_path + ".tmp", "w", newline="") as f:
+                kept = [r for r in rows if int(r["update"]) <= update]
+                if kept:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(kept)
+            os.replace(self.metrics_path + ".tmp", self.metrics_path)
+
+    def write_stages(self, stages):
+        atomic_write(os.path.join(self.path, "stages.json"), json.dumps(stages, indent=2).encode())
+
+
+def read_metrics(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def atomic_write(path, data):
+    """Write to a temporary file, then rename: a crash leaves the old file or the new, never half."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(trainer, path):
+    """Everything to continue bit for bit: config, learner, worlds, actors' carry, RNG, counters."""
+    state = {"config": asdict(trainer.config), "ppo": trainer.ppo.state_dict(),
+             "env": pickle.dumps(trainer.env), "obs": trainer.obs,
+             "state": trainer.state.cpu(), "starts": trainer.starts.cpu(),
+             "torch_rng": torch.get_rng_state(), "steps": trainer.steps,
+             "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
+             "stages": trainer.stages.state_dict()}
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, device="cpu"):
+    """A Trainer restored from `path` (a checkpoint.pt or a run folder holding one)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "checkpoint.pt")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}: expected a run folder or a .pt file")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "ppo" not in state or "config" not in state:
+        raise ValueError(f"{path!r} is not a selfplay.py checkpoint (no 'ppo' or 'config')")
+    trainer = Trainer(config_from_dict(state["config"]), device)
+    trainer.ppo.load_state_dict(state["ppo"])
+    trainer.env = pickle.loads(state["env"])
+    trainer.obs = state["obs"]
+    trainer.state, trainer.starts = state["state"].to(device), state["starts"].to(device)
+    torch.set_rng_state(state["torch_rng"])
+    for name in ("steps", "episodes", "updates", "seconds"):
+        setattr(trainer, name, state[name])
+    trainer.stages.load_state_dict(state["stages"])
+    return trainer
+
+
+def init_from(trainer, path):
+    """Start from another run's network and normalisers (the preset ladder): the network reads
+    entity lists, so its shapes do not depend on how many boxes or agents a game has."""
+    source = load_checkpoint(path)
+    try:
+        trainer.ppo.model.load_state_dict(source.ppo.model.state_dict())
+    except RuntimeError as error:
+        raise ValueError(f"{path!r} holds a network of another shape ({source.config.network}); "
+                         f"this run's is {trainer.config.network}") from error
+    trainer.ppo.obs_normaliser.load_state_dict(source.ppo.obs_normaliser.state_dict())
+    trainer.ppo.value_normaliser.load_state_dict(source.ppo.value_normaliser.state_dict())
+
+
+class Progress:
+    """One line, rewritten: steps, speed, episodes, team rewards, stage, time left."""
+
+    def __init__(self, total, done, quiet):
+        self.total, self.first, self.start, self.quiet = total, done, time.time(), quiet
+
+    def show(self, r, stage):
+        if self.quiet:
+            return
+        rate = (r["steps"] - self.first) / max(time.time() - self.start, 1e-9)
+        left = (self.total - r["steps"]) / max(rate, 1e-9)
+        line = (f"\rstep {r['steps']:>11,}/{self.total:,} | {rate:7,.0f} steps/s | "
+                f"episodes {r['episodes']:>8,} | hider {r['hider_reward']:+.2f} "
+                f"seeker {r['seeker_reward']:+.2f} | stage: {stage} | left {format_time(left)}")
+        print(line, end="", flush=True)
+
+    def note(self, text):
+        if not self.quiet:
+            print(f"\n{text}", flush=True)
+
+    def close(self):
+        if not self.quiet:
+            print(flush=True)
+
+
+def format_time(seconds):
+    seconds = int(min(seconds, 99 * 3600))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Sub-commands: render, plot, bench
+# ---------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None):
+    """One episode in each of n_worlds worlds, tiled into one GIF: greedy actions by default,
+    sampled with `sample`. `ppo` supplies the observation normaliser the network was trained
+    with."""
+    env = game.HideAndSeek(config.game, n_worlds, seed)
+    obs, n = env.reset(), n_worlds * env.n_agents
+    device = next(model.parameters()).device
+    state = model.initial_state(n)
+    starts = torch.ones(n, dtype=torch.bool, device=device)
+    frames = [tile([env.render(w) for w in range(n_worlds)])]
+    done = False
+    while not done:
+        x = to_torch(obs, device)
+        if ppo is not None:
+            x = ppo.normalise_obs(x, update_stats=False)
+        dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
+        actions = (dist.sample() if sample else dist.mode())[0]
+        obs, _, dones, _ = env.step(actions.cpu().numpy().reshape(n_worlds, env.n_agents, 5))
+        done = bool(dones.any())  # every world starts together and has the same horizon
+        starts = torch.zeros_like(starts)
+        if not done:  # (after the last step the worlds have already reset)
+            frames.append(tile([env.render(w) for w in range(n_worlds)]))
+    write_gif(out, frames)
+    return out
+
+
+def tile(images):
+    """Up to 4 frames in a 2 x 2 grid (more in rows of 2)."""
+    if len(images) == 1:
+        return images[0]
+    if len(images) % 2:
+        images = images + [np.full_like(images[0], 255)]
+    rows = [np.concatenate(images[i:i + 2], axis=1) for i in range(0, len(images), 2)]
+    return np.concatenate(rows, axis=0)
+
+
+def plot_run(run_path, out=None):
+    """The paper's figure 3 for one run: team rewards, then how far boxes and ramps moved and
+    how many were locked (in preparation and at the end), with the stages shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics_path = os.path.join(run_path, "metrics.csv")
+    if not os.path.exists(metrics_path):
+        raise FileNotFoundError(f"no metrics.csv in {run_path!r}: is it a run folder?")
+    rows = read_metrics(metrics_path)
+    steps = np.array([float(r["steps"]) for r in rows])
+    column = lambda k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows])
+    panels = [("reward per step", [("hider_reward", "hiders"), ("seeker_reward", "seekers")]),
+              ("box movement (m)", [("max_box_move_prep", "in preparation"), ("max_box_move", "at the end")]),
+              ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"), ("max_ramp_move", "at the end")]),
+              ("objects locked", [("num_box_lock_prep", "boxes, preparation"), ("num_box_lock", "boxes, end"),
+                                  ("num_ramp_lock_prep", "ramps, preparation"), ("num_ramp_lock", "ramps, end")])]
+    stages = []
+    stages_path = os.path.join(run_path, "stages.json")
+    if os.path.exists(stages_path):
+        stages = json.load(open(stages_path))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 10), sharex=True)
+    for ax, (title, series) in zip(axes, panels):
+        for key, label in series:
+            ax.plot(steps, smooth(column(key)), label=label)
+        for k, stage in enumerate(stages):
+            end = stages[k + 1]["steps"] if k + 1 < len(stages) else steps[-1]
+            ax.axvspan(stage["steps"], end, color=f"C{k}", alpha=0.08)
+        ax.set_ylabel(title)
+        ax.legend(fontsize=8, loc="upper left")
+    for stage in stages:
+        axes[0].annotate(stage["name"], (stage["steps"], 1.0), xycoords=("data", "axes fraction"),
+                         rotation=90, va="top", fontsize=8)
+    axes[-1].set_xlabel("world-steps")
+    fig.suptitle(f"{os.path.basename(os.path.normpath(run_path))}: rewards and behaviour statistics")
+    fig.tight_layout()
+    out = out or os.path.join(run_path, "plot.png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def smooth(x, width=10):
+    """Moving average over up to `width` valid points (NaN where an update ended no episode)."""
+    out = np.full_like(x, np.nan)
+    for i in range(len(x)):
+        window = x[max(0, i - width + 1):i + 1]
+        if np.isfinite(window).any():
+            out[i] = np.nanmean(window)
+    return out
+
+
+def bench(config, device, updates=3):
+    """End-to-end training speed: physics, inference and PPO updates with their sample reuse."""
+    trainer = Trainer(config, device)
+    collect_rollout(trainer)  # warm up: numba compiles or loads its cache, torch allocates
+    start = time.time()
+    for _ in range(updates):
+        rollout, _ = collect_rollout(trainer)
+        trainer.ppo.update(rollout)
+    seconds = time.time() - start
+    agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.env.n_agents
+    print(f"preset {config.game}: W={config.n_worlds} T={config.rollout_steps} "
+          f"A={trainer.env.n_agents} network {config.network} device {device} "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"train agent-steps/s: {agent_steps / seconds:,.0f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def pick_device(name="auto"):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+def start_or_resume(args, device):
+    """The run and trainer for `train`: a new run from a preset (optionally --init from another
+    checkpoint), or --resume of an existing run folder. Every error is raised before any work."""
+    if args.resume:
+        run = RunFolder(args.resume)
+        trainer = load_checkpoint(args.resume, device)
+        if args.set:
+            print("note: --set is ignored on --resume; the run keeps its config", file=sys.stderr)
+        run.keep_metrics_until(trainer.updates)
+        return run, trainer
+    config = apply_overrides(preset_config(args.preset), args.set or [])
+    if args.steps is not None:
+        config = replace(config, total_steps=args.steps)
+    path = args.run or next_run_path(config.game)
+    if os.path.exists(os.path.join(path, "checkpoint.pt")):
+        raise FileExistsError(f"{path!r} already holds a run; use --resume {path} or another --run")
+    torch.set_num_threads(config.torch_threads)
+    trainer = Trainer(config, device)
+    if args.init:
+        init_from(trainer, args.init)
+    run = RunFolder(path)
+    run.write_config(config)
+    return run, trainer
+
+
+def next_run_path(name):
+    k = 0
+    while os.path.exists(os.path.join("runs", f"{name}-{k}")):
+        k += 1
+    return os.path.join("runs", f"{name}-{k}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bench", action="store_true", help="print train agent-steps/s")
+    parser.add_argument("--preset", default=None, help=f"one of {sorted(PRESETS)}")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sub = parser.add_subparsers(dest="command")
+    t = sub.add_parser("train", help="train a preset, or resume a run")
+    t.add_argument("--preset", default="tiny", help=f"one of {sorted(PRESETS)}")
+    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override config fields")
+    t.add_argument("--steps", type=int, default=None, help="total world-steps (overrides)")
+    t.add_argument("--minutes", type=float, default=None, help="stop after this wall-clock")
+    t.add_argument("--run", default=None, help="run folder (default runs/PRESET-K)")
+    t.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
+    t.add_argument("--init", default=None, metavar="CHECKPOINT", help="start from its network")
+    t.add_argument("--no-gif", action="store_true", help="do not write episode.gif at the end")
+    r = sub.add_parser("render", help="GIF of the policy in a run or checkpoint")
+    r.add_argument("source", metavar="RUN_OR_CHECKPOINT")
+    r.add_argument("--out", default="episode.gif")
+    r.add_argument("--worlds", type=int, default=4)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
+    p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
+    p.add_argument("run")
+    p.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+    if args.bench:
+        config = preset_config(args.preset or "quadrant")
+        torch.set_num_threads(config.torch_threads)
+        return bench(config, device)
+    if args.command == "train":
+        run, trainer = start_or_resume(args, device)
+        print(f"run folder: {run.path}  (device {device})")
+        return train(trainer, run, args.minutes, write_gif=not args.no_gif)
+    if args.command == "render":
+        trainer = load_checkpoint(args.source, device)
+        out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
+                              args.seed, args.sample, ppo=trainer.ppo)
+        print(f"wrote {out}")
+        return out
+    if args.command == "plot":
+        print(f"wrote {plot_run(args.run, args.out)}")
+        return None
+    parser.print_help()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Specifications of selfplay.py: training changes the network, a resumed run continues exactly as
+an uninterrupted one, stages are read correctly from scripted statistics, and the sub-commands
+write files that can be read back. Runs are tiny (8 worlds, 20-step rollouts) to stay fast."""
+
+import copy
+import csv
+import json
+import math
+import os
+
+import imageio.v2 as imageio
+import pytest
+import torch
+
+import selfplay as sp
+
+
+def tiny_config(**changes):
+    config = sp.apply_overrides(sp.preset_config("tiny"),
+                                ["n_worlds=8", "rollout_steps=20", "total_steps=480",
+                                 "stage_window=2", "checkpoint_minutes=1000"])
+    return sp.replace(config, **changes)
+
+
+def parameters(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_a_few_updates_of_tiny_change_the_parameters(tmp_path):
+    trainer = sp.Trainer(tiny_config(), "cpu")
+    before = parameters(trainer.ppo.model).clone()
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert trainer.updates == 3 and trainer.steps == 480
+    assert not torch.equal(before, parameters(trainer.ppo.model))
+
+
+def next_losses(trainer):
+    """The diagnostics of one more update, on a copy (the trainer itself is left as it was)."""
+    clone = copy.deepcopy(trainer)
+    rollout, _ = sp.collect_rollout(clone)
+    return clone.ppo.update(rollout)
+
+
+def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_run(tmp_path):
+    straight = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    sp.train(straight, sp.RunFolder(str(tmp_path / "straight")), write_gif=False, quiet=True)
+
+    first = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    interrupted = sp.RunFolder(str(tmp_path / "interrupted"))
+    first.config = sp.replace(first.config, total_steps=320)  # stop after two of three updates
+    sp.train(first, interrupted, write_gif=False, quiet=True)
+    resumed = sp.load_checkpoint(interrupted.path)
+    resumed.config = sp.replace(resumed.config, total_steps=480)
+    sp.train(resumed, interrupted, write_gif=False, quiet=True)
+
+    assert torch.equal(parameters(straight.ppo.model), parameters(resumed.ppo.model))
+    torch.manual_seed(123)  # the same sampling noise for both copies below
+    expected = next_losses(straight)
+    torch.manual_seed(123)
+    assert next_losses(resumed) == expected
+
+
+def record(update, **stats):
+    base = {"update": update, "steps": 1000 * update, "episodes": 10 * update, "seconds": update,
+            "hider_reward": -0.5, "seeker_reward": 0.5, "max_seeker_height": 0.0,
+            **{k: 0.0 for k in sp.STAT_KEYS}}
+    return {**base, **stats}
+
+
+def test_stage_tracker_labels_scripted_statistics_in_order():
+    tracker = sp.StageTracker(window=2)
+    untrained = [record(1, seeker_reward=-0.2, hider_reward=0.2), record(2, seeker_reward=-0.2,
+                                                                        hider_reward=0.2)]
+    chasing = [record(u, seeker_reward=0.3, hider_reward=-0.5) for u in (3, 4)]  # -0.2 -> +0.3
+    forts = [record(u, hider_reward=0.4, seeker_reward=-0.4, num_box_lock_prep=1.0,
+                    max_box_move_prep=2.0) for u in (5, 6)]
+    ramps = [record(u, max_ramp_move=2.5, max_ramp_move_prep=0.1, max_seeker_height=0.5)
+             for u in (7, 8)]
+    defense = [record(u, num_ramp_lock_prep=1.0) for u in (9, 10)]
+    found = [s["name"] for r in untrained + chasing + forts + ramps + defense
+             for s in tracker.update(r)]
+    assert found == ["running and chasing", "fort building", "ramp use", "ramp defense"]
+    # each test reads a 2-update average: chasing needs +0.3 over the first window (-0.2), so
+    # both chasing updates; fort building needs both fort updates (the hiders' reward averages
+    # -0.05 over updates 4-5); one update of ramp locks averages 0.5, enough
+    assert [s["update"] for s in tracker.reached] == [4, 6, 8, 9]
+
+
+def test_stage_tracker_does_not_skip_a_stage():
+    tracker = sp.StageTracker(window=1)
+    tracker.update(record(1, seeker_reward=-0.2))  # the untrained baseline
+    # ramps locked in preparation, but seekers never learnt to chase: no stage at all
+    found = tracker.update(record(2, seeker_reward=-0.1, num_ramp_lock_prep=1.0))
+    assert found == [] and tracker.current() == "none yet"
+
+
+def test_render_and_plot_write_readable_files(tmp_path):
+    trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
+    run = sp.RunFolder(str(tmp_path / "run"))
+    run.write_config(trainer.config)
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    gif = sp.main(["render", run.path, "--out", str(tmp_path / "x.gif"), "--worlds", "2"])
+    frames = imageio.mimread(gif)
+    assert len(frames) > 5 and frames[0].ndim == 3
+    png = sp.plot_run(run.path)
+    assert imageio.imread(png).shape[0] > 100
+
+
+def test_metrics_csv_has_every_column(tmp_path):
+    trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
+    run = sp.RunFolder(str(tmp_path / "run"))
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    with open(run.metrics_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    needed = {"update", "steps", "episodes", "seconds", "steps_per_second", "hider_reward",
+              "seeker_reward", "policy_loss", "value_loss", "entropy", "approx_kl",
+              "clip_fraction", "explained_variance", "grad_norm", *sp.STAT_KEYS}
+    assert needed <= set(rows[0])
+    assert all(math.isfinite(float(rows[-1][k])) for k in ("policy_loss", "hider_reward"))
+
+
+def test_progress_line_shows_steps_speed_episodes_rewards_and_stage(capsys):
+    progress = sp.Progress(total=1000, done=0, quiet=False)
+    progress.show(record(1, steps=100, episodes=7), "fort building")
+    line = capsys.readouterr().out
+    for text in ("100/1,000", "steps/s", "episodes", "hider", "seeker", "fort building", "left"):
+        assert text in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--preset", "nope"], "unknown preset"),
+    (["train", "--set", "n_worlds=abc"], "expected a int"),
+    (["train", "--set", "ppo.nothing=1"], "unknown setting"),
+    (["render", "no/such/run"], "no checkpoint"),
+])
+def test_bad_command_lines_are_clear_errors_before_any_work(argv, message, tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        sp.main(argv + (["--run", str(tmp_path / "r")] if argv[0] == "train" else []))
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_stages_file_is_written_at_the_end_of_a_run(tmp_path):
+    trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
+    run = sp.RunFolder(str(tmp_path / "run"))
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    assert json.load(open(os.path.join(run.path, "stages.json"))) == trainer.stages.reached
