@@ -208,6 +208,7 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         progress.show(record, trainer.stages.current())
         for stage in new_stages:
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
+            run.write_stages(trainer.stages.reached)
         if time.time() - last_save > 60 * cfg.checkpoint_minutes:  # 5. save
             save_checkpoint(trainer, run.checkpoint_path)
             last_save = time.time()
@@ -669,6 +670,7 @@ def start_or_resume(args, device):
     if args.resume:
         run = RunFolder(args.resume)
         trainer = load_checkpoint(args.resume, device)
+        torch.set_num_threads(trainer.config.torch_threads)
         if args.set:
             print("note: --set is ignored on --resume; the run keeps its config", file=sys.stderr)
         run.keep_metrics_until(trainer.updates)
