@@ -41,6 +41,7 @@ import pickle
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 
 import numpy as np
@@ -69,6 +70,8 @@ class TrainConfig:
     torch_threads: int = 2  # torch threads on the CPU (1 is safer when other jobs share the cores)
     checkpoint_minutes: float = 5.0  # how often the resume checkpoint is rewritten
     stage_window: int = 10  # updates over which the stage tracker averages the statistics
+    overlap: bool = False  # two halves of the worlds: one steps while the network runs on the
+    # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -169,19 +172,28 @@ def config_from_dict(d):
 
 class Trainer:
     """Everything a run carries from one update to the next, all of it saved in a checkpoint:
-    the worlds (env), the learner (ppo: network, optimiser, normalisers), what the actors carry
-    between rollouts (the next observation, recurrent state, episode starts) and the counters."""
+    the worlds, the learner (ppo: network, optimiser, normalisers), what the actors carry between
+    rollouts (the next observation, recurrent state, episode starts) and the counters.
+
+    The worlds are one HideAndSeek of W worlds, or two of W/2 with `overlap`. Agent rows are
+    numbered group by group: group g owns rows `self.rows[g]` of every [N, ...] tensor."""
 
     def __init__(self, config, device):
         torch.manual_seed(config.seed)
         self.config, self.device = config, device
-        self.env = game.HideAndSeek(config.game, config.n_worlds, config.seed)
-        model = ActorCritic(self.env.obs_sizes, config.network).to(device)
-        self.ppo = PPO(model, self.env.obs_sizes, replace(config.ppo, seed=config.seed))
+        sizes = [config.n_worlds // 2, config.n_worlds - config.n_worlds // 2]
+        sizes = sizes if config.overlap and config.n_worlds > 1 else [config.n_worlds]
+        self.envs = [game.HideAndSeek(config.game, w, config.seed + g) for g, w in enumerate(sizes)]
+        A = self.envs[0].n_agents
+        bounds = np.cumsum([0] + [w * A for w in sizes])
+        self.rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        obs_sizes = self.envs[0].obs_sizes
+        model = ActorCritic(obs_sizes, config.network).to(device)
+        self.ppo = PPO(model, obs_sizes, replace(config.ppo, seed=config.seed))
         self.ppo.obs_normaliser.to(device)
         self.ppo.value_normaliser.to(device)
-        n = config.n_worlds * self.env.n_agents
-        self.obs = self.env.reset()  # raw observations, numpy [W, A, ...]
+        n = config.n_worlds * A
+        self.obs = [env.reset() for env in self.envs]  # per group: numpy {key: [W_g, A, ...]}
         self.state = model.initial_state(n)  # [N, S]
         self.starts = torch.ones(n, dtype=torch.bool, device=device)  # [N]
         self.steps = self.episodes = self.updates = 0
@@ -254,14 +266,23 @@ def to_torch(obs, device):
             for k, v in obs.items()}
 
 
-def act(trainer, raw_obs, update_stats, valid=None):
-    """Normalise one step of observations and run the network on it as T = 1."""
-    ppo = trainer.ppo
-    obs = ppo.normalise_obs(to_torch(raw_obs, trainer.device), update_stats, valid)  # {k: [N, ..]}
+def act(trainer, g, update_stats):
+    """Normalise group g's observations and run the network on its rows as T = 1."""
+    ppo, rows = trainer.ppo, trainer.rows[g]
+    valid = torch.from_numpy(trainer.envs[g].agent_exists.reshape(-1)).to(trainer.device)
+    obs = to_torch(trainer.obs[g], trainer.device)  # {k: [N_g, ...]}
+    obs = ppo.normalise_obs(obs, update_stats, valid)  # padding agents do not move the stats
     with ppo.autocast():
-        dist, value, new_state = ppo.model({k: v[None] for k, v in obs.items()}, trainer.state,
-                                           trainer.starts[None])
-    return obs, dist, value[0].float(), new_state
+        dist, value, new_state = ppo.model({k: v[None] for k, v in obs.items()},
+                                           trainer.state[rows], trainer.starts[rows][None])
+    return obs, dist, value[0].float(), new_state, valid
+
+
+def set_rows(tensor, rows, values):
+    """A copy of `tensor` with `rows` replaced (copies keep the states stored for the chunks)."""
+    tensor = tensor.clone()
+    tensor[rows] = values
+    return tensor
 
 
 @torch.no_grad()
@@ -269,31 +290,67 @@ def collect_rollout(trainer):
     """T steps of W worlds. Every agent of both teams acts from the same network. An episode's
     end (the game's horizon) is terminal: nothing is bootstrapped past it. Padding agent slots
     (games whose team sizes vary) are marked invalid, so PPO and the normalisers ignore them.
-    Returns the rollout and the statistics of the episodes that ended in it."""
-    cfg, env, device = trainer.config, trainer.env, trainer.device
-    W, A = cfg.n_worlds, env.n_agents
+    Returns the rollout and the statistics of the episodes that ended in it.
+
+    The worlds are stepped by one background thread (numba releases the GIL), so the network
+    can work meanwhile. With one group that buys nothing: each step waits for the last. With
+    two (`overlap`), group 0's worlds step while the network acts for group 1, and the reverse:
+
+        network:  act g0 | act g1 | act g0 | act g1 | ...
+        physics:         | step g0| step g1| step g0| ...      (a step's result is collected
+                                                                 just before that group acts)
+    """
+    cfg, G = trainer.config, len(trainer.envs)
     steps, chunk_states, ended = [], [], []
-    for t in range(cfg.rollout_steps):
-        if t % cfg.ppo.chunk_len == 0:
-            chunk_states.append(trainer.state)  # the state each 10-step chunk is replayed from
-        valid = torch.from_numpy(env.agent_exists.reshape(-1)).to(device)  # [N]
-        obs, dist, value, new_state = act(trainer, trainer.obs, update_stats=True, valid=valid)
-        actions = dist.sample()[0]  # [N, 5]
-        trainer.obs, rewards, dones, info = env.step(actions.cpu().numpy().reshape(W, A, 5))
-        terminated = torch.from_numpy(np.repeat(dones, A)).to(device)  # [N]
-        steps.append(dict(obs=obs, actions=actions, logp=dist.log_prob(actions[None])[0],
-                          values=value, rewards=torch.from_numpy(rewards.reshape(-1)).to(device),
-                          starts=trainer.starts, terminated=terminated,
-                          truncated=torch.zeros_like(terminated),
-                          final_values=torch.zeros_like(value), valid=valid))
-        if len(info["episodes"]["world"]):  # the worlds whose episode ended on this step
-            ended.append(info["episodes"])
-        trainer.state, trainer.starts = new_state, terminated
-    _, _, last_values, _ = act(trainer, trainer.obs, update_stats=False)
-    trainer.steps += cfg.rollout_steps * W
-    rollout = Rollout(**stack_steps(steps), last_values=last_values,
+    pending = [None] * G  # each group's step in flight
+    with ThreadPoolExecutor(max_workers=1) as physics:
+        for t in range(cfg.rollout_steps):
+            if t % cfg.ppo.chunk_len == 0:
+                chunk_states.append(trainer.state)  # the state each 10-step chunk replays from
+            steps.append([])
+            for g in range(G):
+                if pending[g] is not None:  # this group's previous step: rewards, next obs
+                    receive(trainer, g, pending[g].result(), steps[-2][g], ended)
+                obs, dist, value, new_state, valid = act(trainer, g, update_stats=True)
+                actions = dist.sample()[0]  # [N_g, 5]
+                A = trainer.envs[g].n_agents
+                pending[g] = physics.submit(trainer.envs[g].step,
+                                            actions.cpu().numpy().reshape(-1, A, 5))
+                steps[-1].append(dict(obs=obs, actions=actions, values=value, valid=valid,
+                                      logp=dist.log_prob(actions[None])[0],
+                                      starts=trainer.starts[trainer.rows[g]]))
+                trainer.state = set_rows(trainer.state, trainer.rows[g], new_state)
+        for g in range(G):
+            receive(trainer, g, pending[g].result(), steps[-1][g], ended)
+    last_values = torch.cat([act(trainer, g, update_stats=False)[2] for g in range(G)])  # [N]
+    trainer.steps += cfg.rollout_steps * cfg.n_worlds
+    joined = [join_groups(groups) for groups in steps]  # T dicts of [N, ...]
+    rollout = Rollout(**stack_steps(joined), last_values=last_values,
                       chunk_states=torch.stack(chunk_states))  # [T, N, ...], [T / L, N, S]
     return rollout, merge_episodes(ended)
+
+
+def receive(trainer, g, result, record, ended):
+    """File group g's step result: rewards and episode ends into its step record, the next
+    observation and episode starts into the trainer, finished episodes into `ended`."""
+    trainer.obs[g], rewards, dones, info = result
+    A = trainer.envs[g].n_agents
+    terminated = torch.from_numpy(np.repeat(dones, A)).to(trainer.device)  # [N_g]
+    record.update(rewards=torch.from_numpy(rewards.reshape(-1)).to(trainer.device),
+                  terminated=terminated, truncated=torch.zeros_like(terminated),
+                  final_values=torch.zeros_like(record["values"]))
+    trainer.starts = set_rows(trainer.starts, trainer.rows[g], terminated)
+    if len(info["episodes"]["world"]):  # the worlds whose episode ended on this step
+        ended.append(info["episodes"])
+
+
+def join_groups(records):
+    """One step's records of the groups -> one record of [N, ...] tensors, rows in group order."""
+    if len(records) == 1:
+        return records[0]
+    return {k: ({o: torch.cat([r[k][o] for r in records]) for o in records[0][k]}
+                if isinstance(records[0][k], dict) else torch.cat([r[k] for r in records]))
+            for k in records[0]}
 
 
 def merge_episodes(batches):
@@ -313,7 +370,8 @@ STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ram
 
 def make_record(trainer, rollout, ended, diagnostics, update_start):
     """One row of metrics.csv: counters, rewards per team, episode statistics, PPO diagnostics."""
-    team = torch.from_numpy(trainer.env.team.reshape(-1)).to(rollout.rewards.device)  # [N]
+    team = np.concatenate([env.team.reshape(-1) for env in trainer.envs])
+    team = torch.from_numpy(team).to(rollout.rewards.device)  # [N]
     rewards = rollout.rewards  # [T, N]
     n_ended = len(ended["world"]) if ended else 0
     trainer.episodes += n_ended
@@ -465,7 +523,7 @@ def atomic_write(path, data):
 def save_checkpoint(trainer, path):
     """Everything to continue bit for bit: config, learner, worlds, actors' carry, RNG, counters."""
     state = {"config": asdict(trainer.config), "ppo": trainer.ppo.state_dict(),
-             "env": pickle.dumps(trainer.env), "obs": trainer.obs,
+             "envs": pickle.dumps(trainer.envs), "obs": trainer.obs,
              "state": trainer.state.cpu(), "starts": trainer.starts.cpu(),
              "torch_rng": torch.get_rng_state(), "steps": trainer.steps,
              "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
@@ -486,8 +544,10 @@ def load_checkpoint(path, device="cpu"):
         raise ValueError(f"{path!r} is not a selfplay.py checkpoint (no 'ppo' or 'config')")
     trainer = Trainer(config_from_dict(state["config"]), device)
     trainer.ppo.load_state_dict(state["ppo"])
-    trainer.env = pickle.loads(state["env"])
-    trainer.obs = state["obs"]
+    if "envs" in state:
+        trainer.envs, trainer.obs = pickle.loads(state["envs"]), state["obs"]
+    else:  # checkpoints written before the worlds could be split into two groups
+        trainer.envs, trainer.obs = [pickle.loads(state["env"])], [state["obs"]]
     trainer.state, trainer.starts = state["state"].to(device), state["starts"].to(device)
     torch.set_rng_state(state["torch_rng"])
     for name in ("steps", "episodes", "updates", "seconds"):
@@ -644,9 +704,9 @@ def bench(config, device, updates=3):
         rollout, _ = collect_rollout(trainer)
         trainer.ppo.update(rollout)
     seconds = time.time() - start
-    agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.env.n_agents
+    agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.envs[0].n_agents
     print(f"preset {config.game}: W={config.n_worlds} T={config.rollout_steps} "
-          f"A={trainer.env.n_agents} network {config.network} device {device} "
+          f"A={trainer.envs[0].n_agents} overlap {config.overlap} network {config.network} device {device} "
           f"torch threads {torch.get_num_threads()}")
     print(f"train agent-steps/s: {agent_steps / seconds:,.0f}")
 
@@ -702,6 +762,8 @@ def main(argv=None):
     parser.add_argument("--bench", action="store_true", help="print train agent-steps/s")
     parser.add_argument("--preset", default=None, help=f"one of {sorted(PRESETS)}")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="(with --bench) "
+                        "override config fields")
     sub = parser.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train a preset, or resume a run")
     t.add_argument("--preset", default="tiny", help=f"one of {sorted(PRESETS)}")
@@ -724,7 +786,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     if args.bench:
-        config = preset_config(args.preset or "quadrant")
+        config = apply_overrides(preset_config(args.preset or "quadrant"), args.set or [])
         torch.set_num_threads(config.torch_threads)
         return bench(config, device)
     if args.command == "train":

@@ -60,6 +60,34 @@ def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_ru
     assert next_losses(resumed) == expected
 
 
+def test_two_overlapping_groups_of_worlds_train_and_resume_exactly(tmp_path):
+    """With `overlap`, half the worlds step while the network acts for the other half; the
+    rollout still has one row per agent, and a resumed run still continues exactly."""
+    config = tiny_config(overlap=True, total_steps=480)
+    straight = sp.Trainer(config, "cpu")
+    assert [r.stop - r.start for r in straight.rows] == [8, 8]  # 4 + 4 worlds x 2 agents
+    before = parameters(straight.ppo.model).clone()
+    sp.train(straight, sp.RunFolder(str(tmp_path / "straight")), write_gif=False, quiet=True)
+    assert not torch.equal(before, parameters(straight.ppo.model))
+    first = sp.Trainer(sp.replace(config, total_steps=320), "cpu")
+    run = sp.RunFolder(str(tmp_path / "interrupted"))
+    sp.train(first, run, write_gif=False, quiet=True)
+    resumed = sp.load_checkpoint(run.path)
+    resumed.config = sp.replace(resumed.config, total_steps=480)
+    sp.train(resumed, run, write_gif=False, quiet=True)
+    assert torch.equal(parameters(straight.ppo.model), parameters(resumed.ppo.model))
+
+
+def test_rollout_rows_and_shapes_match_the_worlds():
+    trainer = sp.Trainer(tiny_config(overlap=True), "cpu")
+    rollout, _ = sp.collect_rollout(trainer)
+    assert rollout.rewards.shape == (20, 16) and rollout.obs["self"].shape == (20, 16, 11)
+    assert rollout.chunk_states.shape[:2] == (2, 16)
+    # the reward is zero-sum and each row keeps its team: hiders' rewards mirror the seekers'
+    team = torch.cat([torch.from_numpy(e.team.reshape(-1)) for e in trainer.envs])
+    assert torch.equal(rollout.rewards[:, team == 0].sum(1), -rollout.rewards[:, team == 1].sum(1))
+
+
 def record(update, **stats):
     base = {"update": update, "steps": 1000 * update, "episodes": 10 * update, "seconds": update,
             "hider_reward": -0.5, "seeker_reward": 0.5, "max_seeker_height": 0.0,
