@@ -261,9 +261,13 @@ class StopFlag:
 
 
 def to_torch(obs, device):
-    """numpy {key: [W, A, ...]} -> torch {key: [N, ...]} with N = W * A."""
-    return {k: torch.from_numpy(v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])).to(device)
-            for k, v in obs.items()}
+    """numpy {key: [W, A, ...]} -> torch {key: [N, ...]} with N = W * A. For a GPU the arrays
+    go through pinned (page-locked) memory, which the copy engine reads without a staging copy."""
+    out = {}
+    for k, v in obs.items():
+        x = torch.from_numpy(v.reshape(v.shape[0] * v.shape[1], *v.shape[2:]))
+        out[k] = x.pin_memory().to(device, non_blocking=True) if device == "cuda" else x
+    return out
 
 
 def act(trainer, g, update_stats):
