@@ -14,9 +14,12 @@ Reading order
     2. `World`, the state: a struct of arrays with a leading world axis, and `make_world`.
     3. `step`, the table of contents: grab and lock, then for each substep integrate forces, find
        contacts, solve impulses, integrate positions, update heights.
-    4. The contact routines, the solver, the height rules.
-    5. Ray casting: `cast_ray`, then `sense` (lidar and line of sight for every agent at once).
-    6. The renderer and the scripted demo at the bottom.
+    4. The body table: inside a step each world is unpacked into one small table, a row per body
+       and per wall (box2d-lite's Body structs), which every routine below reads.
+    5. Integration, contacts (circle-circle, circle-box, box-box), the impulse solver and grab
+       welds, the height rules, grab and lock.
+    6. Ray casting: `cast_ray`, then `sense` (lidar and line of sight for every agent at once).
+    7. The renderer and the scripted demo at the bottom.
 
 Run it
     python physics.py            # scripted scene -> physics_demo.gif
