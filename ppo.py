@@ -44,6 +44,8 @@ Implementation details, each marked "Detail N" where it is implemented:
  13. A non-finite loss or gradient stops the update before the optimiser step.
  14. (demo model) Small action-head initialisation and LSTM forget-gate bias +1, as in the paper.
  15. (demo env) An episode is reset in the step it ends, handing back its final observation.
+ 16. Rows marked invalid (padding agent slots of games with variable team sizes) are left out of
+     the losses, the advantage statistics and both normalisers.
 """
 
 from __future__ import annotations
@@ -341,8 +343,8 @@ def tree_map(fn, tree):
 
 
 def masked_mean(x, valid=None):
-    """Mean of x over the entries where `valid` is True (all of them when it is None): padding
-    agent slots (games with variable team sizes) must not pull on the losses."""
+    """Detail 16: mean of x over the entries where `valid` is True (all of them when it is None):
+    padding agent slots (games with variable team sizes) must not pull on the losses."""
     if valid is None:
         return x.mean()
     weight = valid.to(x.dtype)
