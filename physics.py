@@ -40,7 +40,6 @@ Frames and conventions, stated once:
 
 import argparse
 import math
-import os
 import time
 from typing import NamedTuple
 
@@ -589,11 +588,11 @@ def clip_manifold(T, ref, inc, nx, ny, h_normal, h_side, flip, C, n, margin):
     if abs(along_x) > abs(along_y):  # inc's local x axis faces the reference face
         face = -math.copysign(1.0, along_x) * T[inc, HX]
         mx, my = T[inc, X] + ic * face, T[inc, Y] + is_ * face  # middle of the incident face
-        ex, ey, h_edge = -is_ * T[inc, HY], ic * T[inc, HY], T[inc, HY]
+        ex, ey = -is_ * T[inc, HY], ic * T[inc, HY]  # half the incident edge
     else:
         face = -math.copysign(1.0, along_y) * T[inc, HY]
         mx, my = T[inc, X] - is_ * face, T[inc, Y] + ic * face
-        ex, ey, h_edge = ic * T[inc, HX], is_ * T[inc, HX], T[inc, HX]
+        ex, ey = ic * T[inc, HX], is_ * T[inc, HX]
     tx, ty = -ny, nx  # along the reference face
     side_c = T[ref, X] * tx + T[ref, Y] * ty
     for sign in (1.0, -1.0):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from attention import (ENTITY_TYPES, FULL_GAME_OBS, ActorCritic, FactoredCategorical,  # noqa: E402
