@@ -81,6 +81,9 @@ class Preset:
     bounds_margin: float = -0.1  # m: an agent whose centre leaves the arena grown by this gets
     # -10 (paper: -0.1 in the quadrant game, i.e. [0.1, 5.9]; +6 in the full game, an 18 m square)
     objects_bounded: bool = True  # every agent gets -10 while a box or ramp leaves that area
+    policy_sees_all: bool = False  # the policy's masks are the existence masks: every entity
+    # is observed, as in ZACL's fully observable game (paper: cone and line of sight). The
+    # reward, grab and lock still use vision; only what the policy may attend to changes.
 
 
 PRESETS = {
@@ -89,11 +92,13 @@ PRESETS = {
                    boxes=(1, 1), ramps=0, horizon=40, seeker_spawn="anywhere",
                    box_spawn="anywhere"),
     # Fort building: the hider and one cube start in the room, whose one door the cube closes.
+    # Fully observed, as ZACL's small game (the small network has no memory to recall a seeker
+    # that left its cone).
     "fort": Preset("fort", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1), ramps=0, doors=(1, 1),
-                   hider_spawn="room"),
+                   hider_spawn="room", policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
-                   ramp_spawn="outside"),
+                   ramp_spawn="outside", policy_sees_all=True),
     # The paper's quadrant game: 2 v 2, two cubes in the room, a ramp anywhere, 1 or 2 doors.
     "quadrant": Preset("quadrant"),
     # The paper's full game: random rooms, 1-3 v 1-3, 3-9 boxes (at least 3 long), 2 ramps.
@@ -841,7 +846,11 @@ class HideAndSeek:
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]
-        return observe(self.world, self.lidar, self.visible, progress, self.n_boxes)
+        obs = observe(self.world, self.lidar, self.visible, progress, self.n_boxes)
+        if self.preset.policy_sees_all:  # fully observed: the policy may attend to every entity
+            for kind in self.entity_counts:
+                obs["visible_" + kind] = obs["exists_" + kind].copy()
+        return obs
 
     def object_stats(self, worlds, kind):
         """Largest displacement from spawn and number locked, of boxes or ramps, per world."""
