@@ -136,6 +136,19 @@ def test_hidden_box_is_masked_for_the_policy_but_not_the_critic():
     assert (obs["ramps"][0, 0] == 0).all()
 
 
+def test_fully_observed_game_shows_the_policy_what_its_cone_misses_but_rewards_by_vision():
+    """Preset.policy_sees_all: the policy's masks become the existence masks; the reward still
+    asks whether the seeker really sees the hider (here it looks away: no)."""
+    game = dataclasses.replace(PRESETS["fort"], name="seen-all", policy_sees_all=True)
+    env, obs = staged(game, hiders=[(3.5, 3, 0)], seekers=[(1, 3, math.pi)],
+                      objects=[(BOX, 1.5, 1.5, 0, CUBE)])
+    assert not env.visible[0, 1, 0]  # the seeker (slot 1) does not see the hider (slot 0)
+    assert obs["visible_agents"][0, :, 0].tolist() == [True, True]
+    assert obs["visible_boxes"][0, :, 0].tolist() == [True, True]
+    _, rewards, _, _ = env.step(idle(env))
+    assert rewards[0].tolist() == [1, -1]  # hider unseen: +1
+
+
 def test_other_agents_are_listed_circularly_after_oneself():
     env = HideAndSeek("full", 3, seed=3)
     obs, *_ = env.step(random_actions(env, np.random.default_rng(0)))
