@@ -223,9 +223,10 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         new_stages = trainer.stages.update(record)  # 4. track the stages
         run.append_metrics(record)
         progress.show(record, trainer.stages.current())
-        for stage in new_stages:
+        for stage in new_stages:  # a stage's checkpoint is kept: the policy that showed it
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
             run.write_stages(trainer.stages.reached)
+            save_checkpoint(trainer, run.stage_checkpoint_path(stage["name"]))
         if time.time() - last_save > 60 * cfg.checkpoint_minutes:  # 5. save
             save_checkpoint(trainer, run.checkpoint_path)
             last_save = time.time()
@@ -466,7 +467,8 @@ class StageTracker:
 
 class RunFolder:
     """runs/NAME/: config.json, metrics.csv (one row per update), stages.json, checkpoint.pt,
-    and TensorBoard event files when the tensorboard package is installed."""
+    stage-NAME.pt for every stage found, and TensorBoard event files when the tensorboard
+    package is installed."""
 
     def __init__(self, path):
         self.path = path
@@ -480,6 +482,10 @@ class RunFolder:
             self.tensorboard = SummaryWriter(path)
         except ImportError:
             pass
+
+    def stage_checkpoint_path(self, stage_name):
+        """runs/NAME/stage-fort-building.pt: the checkpoint written when that stage was found."""
+        return os.path.join(self.path, "stage-" + stage_name.replace(" ", "-") + ".pt")
 
     def write_config(self, config):
         atomic_write(os.path.join(self.path, "config.json"),

@@ -173,3 +173,13 @@ def test_stages_file_is_written_at_the_end_of_a_run(tmp_path):
     run = sp.RunFolder(str(tmp_path / "run"))
     sp.train(trainer, run, write_gif=False, quiet=True)
     assert json.load(open(os.path.join(run.path, "stages.json"))) == trainer.stages.reached
+
+
+def test_a_stage_found_in_training_keeps_its_own_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(sp, "STAGES", (("always", "passes at once", lambda s, first: True),))
+    trainer = sp.Trainer(tiny_config(total_steps=480), "cpu")  # window 2: found at update 3
+    run = sp.RunFolder(str(tmp_path / "run"))
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    at_stage = sp.load_checkpoint(run.stage_checkpoint_path("always"))
+    assert trainer.stages.reached[0]["update"] == 3 == at_stage.updates
+    assert at_stage.steps == trainer.stages.reached[0]["steps"] == 480
