@@ -18,7 +18,8 @@ Reading order
     3. `collect_rollout`: T steps of W worlds with the policy, into a ppo.Rollout.
     4. `StageTracker`: how the stages are read from the statistics.
     5. Run folders and checkpoints (`RunFolder`, `save_checkpoint`, `load_checkpoint`).
-    6. The sub-commands: `render` (GIFs), `plot` (the paper's figure 3 for a run), `--bench`.
+    6. The sub-commands: `render` (GIFs), `plot` (the paper's figure 3 for a run), `results`
+       (the table of stages reached), `--bench`.
 
 Run it
     python selfplay.py train --preset tiny                 # a short run; ends by writing a GIF
@@ -27,6 +28,7 @@ Run it
     python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
+    python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py --bench --preset quadrant            # end-to-end training speed
 
 Axes: W worlds, A agents per world, N = W * A agent rows, T steps per rollout.
@@ -710,6 +712,25 @@ def smooth(x, width=10):
     return out
 
 
+RESULTS_HEADER = ("| preset | stage | world-steps | episodes | wall-clock | machine | run |\n"
+                  "|---|---|---|---|---|---|---|")
+
+
+def results_rows(run_paths, machine):
+    """The README's results table, read from the runs' stages.json: one row per stage found,
+    with the world-steps, episodes and training wall-clock at which the tracker first saw it."""
+    rows = [RESULTS_HEADER]
+    for path in run_paths:
+        path = os.path.normpath(path)
+        config = json.load(open(os.path.join(path, "config.json")))
+        stages_path = os.path.join(path, "stages.json")
+        for stage in json.load(open(stages_path)) if os.path.exists(stages_path) else []:
+            rows.append(f"| {config['game']} | {stage['name']} | {stage['steps']:,} | "
+                        f"{stage['episodes']:,} | {format_time(stage['seconds'])} | {machine} | "
+                        f"{path} |")
+    return "\n".join(rows)
+
+
 def bench(config, device, updates=3):
     """End-to-end training speed: physics, inference and PPO updates with their sample reuse."""
     trainer = Trainer(config, device)
@@ -739,15 +760,24 @@ def pick_device(name="auto"):
     return name
 
 
+RESUME_SETTINGS = ("torch_threads", "checkpoint_minutes", "total_steps")  # not the recipe
+
+
 def start_or_resume(args, device):
     """The run and trainer for `train`: a new run from a preset (optionally --init from another
     checkpoint), or --resume of an existing run folder. Every error is raised before any work."""
     if args.resume:
         run = RunFolder(args.resume)
         trainer = load_checkpoint(args.resume, device)
+        recipe = [a for a in args.set or [] if a.split("=")[0] not in RESUME_SETTINGS]
+        if recipe:
+            raise ValueError(f"--set {' '.join(recipe)}: a resumed run keeps its recipe; only "
+                             f"{RESUME_SETTINGS} may change on --resume")
+        trainer.config = apply_overrides(trainer.config, args.set or [])
+        if args.steps is not None:
+            trainer.config = replace(trainer.config, total_steps=args.steps)
         torch.set_num_threads(trainer.config.torch_threads)
-        if args.set:
-            print("note: --set is ignored on --resume; the run keeps its config", file=sys.stderr)
+        run.write_config(trainer.config)
         run.keep_metrics_until(trainer.updates)
         return run, trainer
     config = apply_overrides(preset_config(args.preset), args.set or [])
@@ -782,7 +812,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train a preset, or resume a run")
     t.add_argument("--preset", default="tiny", help=f"one of {sorted(PRESETS)}")
-    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override config fields")
+    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE",
+                   help="override config fields (on --resume only torch_threads, "
+                   "checkpoint_minutes, total_steps)")
     t.add_argument("--steps", type=int, default=None, help="total world-steps (overrides)")
     t.add_argument("--minutes", type=float, default=None, help="stop after this wall-clock")
     t.add_argument("--run", default=None, help="run folder (default runs/PRESET-K)")
@@ -798,6 +830,9 @@ def main(argv=None):
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
     p.add_argument("run")
     p.add_argument("--out", default=None)
+    s = sub.add_parser("results", help="the README's results table, from the runs' stages")
+    s.add_argument("runs", nargs="+")
+    s.add_argument("--machine", default="2-core dev machine", help="where the runs trained")
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     if args.bench:
@@ -816,6 +851,9 @@ def main(argv=None):
         return out
     if args.command == "plot":
         print(f"wrote {plot_run(args.run, args.out)}")
+        return None
+    if args.command == "results":
+        print(results_rows(args.runs, args.machine))
         return None
     parser.print_help()
 

@@ -183,3 +183,16 @@ def test_a_stage_found_in_training_keeps_its_own_checkpoint(tmp_path, monkeypatc
     at_stage = sp.load_checkpoint(run.stage_checkpoint_path("always"))
     assert trainer.stages.reached[0]["update"] == 3 == at_stage.updates
     assert at_stage.steps == trainer.stages.reached[0]["steps"] == 480
+
+
+def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
+    trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
+    run = sp.RunFolder(str(tmp_path / "run"))
+    run.write_config(trainer.config)
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    with pytest.raises(ValueError, match="keeps its recipe"):
+        sp.main(["train", "--resume", run.path, "--set", "ppo.lr=0.1"])
+    parser_args = sp.argparse.Namespace(resume=run.path, set=["torch_threads=1"], steps=480)
+    _, resumed = sp.start_or_resume(parser_args, "cpu")
+    assert resumed.config.torch_threads == 1 and resumed.config.total_steps == 480
+    assert json.load(open(os.path.join(run.path, "config.json")))["total_steps"] == 480
