@@ -612,7 +612,7 @@ class Progress:
 
 
 def format_time(seconds):
-    seconds = int(min(seconds, 99 * 3600))
+    seconds = int(min(max(seconds, 0), 99 * 3600))  # past the end (the last update overshoots): 0
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
