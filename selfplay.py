@@ -30,6 +30,7 @@ Run it
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
     python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py --bench --preset quadrant            # end-to-end training speed
+    python selfplay.py train --preset quadrant --paper-network   # the paper's network (a GPU's)
 
 Axes: W worlds, A agents per world, N = W * A agent rows, T steps per rollout.
 """
@@ -102,11 +103,22 @@ PRESETS = {
                         network=small_network(), ppo=cpu_ppo(minibatches=8)),
     "ramp": TrainConfig(game="ramp", n_worlds=128, rollout_steps=80, total_steps=2_000_000_000,
                         network=small_network(), ppo=cpu_ppo(minibatches=8)),
+    # The paper's two games keep the small network too, so that every rung's checkpoint can
+    # start the next (`--init`); `--paper-network` gives the paper's network and PPO (a GPU's).
     "quadrant": TrainConfig(game="quadrant", n_worlds=128, rollout_steps=80,
-                            total_steps=1_000_000_000, ppo=PPOConfig(minibatches=4)),
+                            total_steps=1_000_000_000, network=small_network(),
+                            ppo=cpu_ppo(minibatches=16)),
     "full": TrainConfig(game="full", n_worlds=128, rollout_steps=160,
-                        total_steps=5_000_000_000, ppo=PPOConfig(minibatches=4)),
+                        total_steps=5_000_000_000, network=small_network(),
+                        ppo=cpu_ppo(minibatches=32)),
 }
+
+
+def with_paper_network(config):
+    """The paper's network (9 lidar filters, 128-wide embeddings, 4 heads, dense 256, LSTM 256:
+    1.7M parameters) and PPO (lr 3e-4, gamma 0.998), keeping the preset's game and batch."""
+    return replace(config, network=NetworkSizes(),
+                   ppo=PPOConfig(epochs=config.ppo.epochs, minibatches=config.ppo.minibatches))
 
 
 def preset_config(name):
@@ -780,7 +792,9 @@ def start_or_resume(args, device):
         run.write_config(trainer.config)
         run.keep_metrics_until(trainer.updates)
         return run, trainer
-    config = apply_overrides(preset_config(args.preset), args.set or [])
+    config = preset_config(args.preset)
+    config = with_paper_network(config) if args.paper_network else config
+    config = apply_overrides(config, args.set or [])
     if args.steps is not None:
         config = replace(config, total_steps=args.steps)
     path = args.run or next_run_path(config.game)
@@ -807,6 +821,8 @@ def main(argv=None):
     parser.add_argument("--bench", action="store_true", help="print train agent-steps/s")
     parser.add_argument("--preset", default=None, help=f"one of {sorted(PRESETS)}")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--paper-network", action="store_true", help="(with --bench) the "
+                        "paper's network and PPO instead of the preset's small ones")
     parser.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="(with --bench) "
                         "override config fields")
     sub = parser.add_subparsers(dest="command")
@@ -815,6 +831,8 @@ def main(argv=None):
     t.add_argument("--set", nargs="*", metavar="FIELD=VALUE",
                    help="override config fields (on --resume only torch_threads, "
                    "checkpoint_minutes, total_steps)")
+    t.add_argument("--paper-network", action="store_true", help="the paper's network and PPO "
+                   "(1.7M parameters, LSTM 256; for a GPU) instead of the preset's small ones")
     t.add_argument("--steps", type=int, default=None, help="total world-steps (overrides)")
     t.add_argument("--minutes", type=float, default=None, help="stop after this wall-clock")
     t.add_argument("--run", default=None, help="run folder (default runs/PRESET-K)")
@@ -836,7 +854,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     if args.bench:
-        config = apply_overrides(preset_config(args.preset or "quadrant"), args.set or [])
+        config = preset_config(args.preset or "quadrant")
+        config = with_paper_network(config) if args.paper_network else config
+        config = apply_overrides(config, args.set or [])
         torch.set_num_threads(config.torch_threads)
         return bench(config, device)
     if args.command == "train":

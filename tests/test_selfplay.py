@@ -196,3 +196,20 @@ def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
     _, resumed = sp.start_or_resume(parser_args, "cpu")
     assert resumed.config.torch_threads == 1 and resumed.config.total_steps == 480
     assert json.load(open(os.path.join(run.path, "config.json")))["total_steps"] == 480
+
+
+def test_each_rung_of_the_ladder_can_start_the_next():
+    ladder = ["tiny", "fort", "ramp", "quadrant", "full"]
+    models = {name: sp.Trainer(sp.replace(sp.preset_config(name), n_worlds=2), "cpu").ppo.model
+              for name in ladder}
+    for lower, upper in zip(ladder, ladder[1:]):
+        models[upper].load_state_dict(models[lower].state_dict())  # raises if shapes differ
+
+
+def test_paper_network_flag_gives_the_papers_network_and_ppo(tmp_path):
+    run, trainer = sp.start_or_resume(sp.argparse.Namespace(
+        resume=None, preset="quadrant", paper_network=True, set=["n_worlds=2"], steps=None,
+        run=str(tmp_path / "q"), init=None), "cpu")
+    assert trainer.config.network == sp.NetworkSizes() and trainer.config.network.use_lstm
+    assert (trainer.config.ppo.lr, trainer.config.ppo.gamma) == (3e-4, 0.998)
+    assert sum(p.numel() for p in trainer.ppo.model.parameters()) > 1_500_000
