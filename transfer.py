@@ -257,16 +257,22 @@ class TaskEnv:
     def new_episodes(self, which):
         for w in which:
             new_layout(self, w)
-        if len(which):
-            which = np.asarray(which)
-            self.t[which], self.returns[which], self.success[which] = 0, 0.0, 0.0
-            self.spawn[which] = self.last_agent[which] = self.world.pos[which, 0]
-            self.was_locked[which] = False
-            part = physics.World(*(f[which] for f in self.world))
-            lidar, sight = physics.sense(part)
-            self.lidar[which], self.visible[which] = lidar, game.vision(part, sight)
-            if self.task.name == "shelter":
-                self.ray_hits[which] = rays_reaching_cylinder(self)[which]
+        self.start_episodes(which)
+
+    def start_episodes(self, which):
+        """Start episodes in worlds `which` from their present state: step 0, the spawn point
+        remembered, senses refreshed. Call it after arranging env.world by hand (tests)."""
+        which = np.asarray(which, np.int64)
+        if not len(which):
+            return
+        self.t[which], self.returns[which], self.success[which] = 0, 0.0, 0.0
+        self.spawn[which] = self.last_agent[which] = self.world.pos[which, 0]
+        self.was_locked[which] = self.world.locked_by[which, self.boxes] != NO_TEAM
+        part = physics.World(*(f[which] for f in self.world))
+        lidar, sight = physics.sense(part)
+        self.lidar[which], self.visible[which] = lidar, game.vision(part, sight)
+        if self.task.name == "shelter":
+            self.ray_hits[which] = rays_reaching_cylinder(self)[which]
 
     def observe(self):
         """The hide-and-seek observation dict [W, 1, ...] (see the module docstring)."""
@@ -304,8 +310,9 @@ def landmark_rows(env):
 #
 #   counting:        y ^      lane 5 . . . . [] . . . .      Box k appears at x = 3 in lane k at
 #                        |      ...          ||              step 8k and slides 2.2 m left or
-#                        |    lane 0 . . . . [] . . . .      right; the two screens hide it once
-#                        |    ======   gap   ======   y=1.8  it leaves the view through the gap.
+#                        |    lane 0 . . . . [] . . . .      right; the two screens (0.3-2.6 m
+#                        |    ========  gap  ======== y=1.8  and 3.4-5.7 m) hide it once it
+#                        |                                   leaves the view through the gap.
 #                        |              o (pinned, facing +y)
 #                        +-------------------------------> x
 
@@ -329,8 +336,8 @@ def new_layout(env, w):
     physics.place_agent(s, w, 0, -9.0, -9.0, 0.0, HIDERS)
     region = (0.0, ARENA, 0.0, ARENA)
     if t.name == "counting":
-        physics.place_wall(s, w, 4, 1.8, 1.8, 2.6, 1.8)  # the two screens, a 0.8 m gap between
-        physics.place_wall(s, w, 5, 3.4, 1.8, 4.2, 1.8)
+        physics.place_wall(s, w, 4, 0.3, 1.8, 2.6, 1.8)  # the two screens, a 0.8 m gap between
+        physics.place_wall(s, w, 5, 3.4, 1.8, 5.7, 1.8)
         s.pos[w, 0], s.angle[w, 0] = (3.0, 0.6), math.pi / 2
         env.directions[w] = rng.choice([-1.0, 1.0], size=t.boxes)
         script_counting_boxes(env, np.zeros(env.n_worlds, np.int64), [w])
@@ -429,16 +436,19 @@ def place_cylinder(env, w):
     """The static cylinder, built from walls (physics has no static circle; a wall is static,
     collides, and blocks rays and lidar): a closed ring of 12 wall slabs, 0.5 m high, whose
     outer faces are the 12-gon around the circle. Its centre lies in the central 70%."""
-    t, rng, s = env.task, env.rng, env.world
+    t, rng = env.task, env.rng
     r = rng.uniform(*t.cylinder_diameter) / 2
     low, high = ARENA * (1 - t.central) / 2 + r, ARENA * (1 + t.central) / 2 - r
-    x, y = rng.uniform(low, high, size=2)
+    build_cylinder(env, w, *rng.uniform(low, high, size=2), r)
+
+
+def build_cylinder(env, w, x, y, r):
     env.cylinder[w] = (x, y, r)
     inner = r - physics.WALL_THICKNESS / 2  # slab centre lines: half a thickness inside
     line = cylinder_corners(x, y, inner)
     for k in range(CYLINDER_SIDES):
         (x0, y0), (x1, y1) = line[k], line[(k + 1) % CYLINDER_SIDES]
-        physics.place_wall(s, w, 4 + k, x0, y0, x1, y1, height=0.5)
+        physics.place_wall(env.world, w, 4 + k, x0, y0, x1, y1, height=0.5)
 
 
 def script_counting_boxes(env, t, worlds=None):
@@ -942,7 +952,8 @@ def plot(root=None, out=None):
         ax.set_title(task)
         ax.set_xlabel("world-steps")
         ax.set_ylabel(MEASURE[task])
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     out = out or os.path.join(root, "figure6.png")
     fig.savefig(out, dpi=90)
