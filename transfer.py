@@ -102,7 +102,6 @@ class Task:
     ray_penalty: float = 0.001  # shelter: per ray that reaches the cylinder, per step
     rays_per_side: int = 25  # shelter: rays from each arena edge (100 in all)
     cylinder_diameter: tuple = (1.5, 2.0)  # m, drawn uniformly
-    quarter_start: bool = False  # explore: every body starts in the lower-left quarter
 
 
 TASKS = {
@@ -114,7 +113,8 @@ TASKS = {
     "shelter": Task("shelter", horizon=240, boxes=8, long_boxes=3, walls=16, landmarks=1,
                     central=0.7),
     # The task-free world of the intrinsic-motivation baselines (no reward but the bonus).
-    "explore": Task("explore", horizon=120, boxes=4, long_boxes=1, ramps=1, quarter_start=True),
+    # Every body starts in the lower-left quarter (see new_layout).
+    "explore": Task("explore", horizon=120, boxes=4, long_boxes=1, ramps=1),
 }
 FIVE_TASKS = ("counting", "lock-return", "sequential-lock", "blueprint", "shelter")
 OBS_SIZES = {"self": 11, "agents": 11, "boxes": 15, "ramps": 15, "lidar": 30}  # = quadrant's
@@ -670,7 +670,6 @@ def reinitialise_last_layers(model):
         nn.init.xavier_uniform_(tower.dense.weight)  # as attention.py initialises it
         nn.init.zeros_(tower.dense.bias)
         tower.norm_dense.reset_parameters()
-    return ["policy.dense", "policy.norm_dense", "critic.dense", "critic.norm_dense"]
 
 
 def check_compatible(model, path):
@@ -679,10 +678,11 @@ def check_compatible(model, path):
                          f"the tasks give the hide-and-seek layout {OBS_SIZES}")
 
 
-def load_source(config, device="cpu"):
+def load_source(config, device="cpu", reinitialise=True):
     """(model, obs normaliser state or None) for config.source: a fresh network ("scratch"),
     one pretrained with counts or RND on "explore" (trained now if not on disk), or a
-    selfplay.py checkpoint. Pretrained networks get their last layers re-initialised."""
+    selfplay.py checkpoint. Pretrained networks get their last layers re-initialised, unless
+    `reinitialise` is False (counting freezes the policy as it is)."""
     source = config.source
     if source == "scratch":
         torch.manual_seed(config.seed)
@@ -702,7 +702,7 @@ def load_source(config, device="cpu"):
         trainer = selfplay.load_checkpoint(path)
         model, normaliser = trainer.ppo.model, trainer.ppo.obs_normaliser.state_dict()
     check_compatible(model, path)
-    if state.get("kind") != "transfer":
+    if reinitialise and state.get("kind") != "transfer":
         torch.manual_seed(config.seed)
         reinitialise_last_layers(model)
     return model.to(device), normaliser
@@ -837,14 +837,14 @@ def train_counting(config, run=None, device="cpu"):
     say how many boxes went left, at every step after the last box vanished. Success is the
     accuracy at the last step on each fresh batch, measured before the head learns from it."""
     set_threads(config.threads)
-    model, normaliser_state = load_source(config)
+    model, normaliser_state = load_source(config, reinitialise=False)
     normaliser = ObsNormaliser(OBS_SIZES)
     if normaliser_state is not None:
         normaliser.load_state_dict(normaliser_state)
     env = TaskEnv("counting", config.n_worlds, config.seed)
     head = nn.Linear(model.sizes.lstm, N_CLASSES)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.head_lr)
-    after = config_task(config).boxes * COUNT_PERIOD  # the last box has vanished by now
+    after = env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
     rows, steps, start = [], 0, time.time()
     while steps < config.total_steps:
         memory, labels = watch_counting(env, model, normaliser, normaliser_state is None)
@@ -864,10 +864,6 @@ def train_counting(config, run=None, device="cpu"):
         show_progress(f"counting from {source_label(config)}", row, config.total_steps, start)
     print()
     return head, rows
-
-
-def config_task(config):
-    return get_task(config.task)
 
 
 def source_label(config):

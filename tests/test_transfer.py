@@ -359,16 +359,26 @@ def test_pretraining_with_a_bonus_then_fine_tuning_runs(kind, tmp_path, monkeypa
     assert len(rows) == 1
 
 
-def test_counting_trains_only_the_head():
+def test_counting_freezes_the_policy_as_trained_and_trains_only_the_head(monkeypatch):
+    import selfplay
+
     config = tr.TransferConfig(task="counting", source=CHECKPOINT, n_worlds=4,
                                total_steps=2 * 80 * 4)
-    model = tr.load_source(config)[0]
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = []
+    monkeypatch.setattr(tr, "load_source", lambda *a, **k: frozen.append(k) or (
+        selfplay.load_checkpoint(CHECKPOINT).ppo.model, None))
     head, rows = tr.train_counting(config)
+    assert frozen == [{"reinitialise": False}]  # no layer re-initialised for counting
     assert len(rows) == 2 and 0.0 <= rows[-1]["success"] <= 1.0
-    assert head.weight.shape == (tr.N_CLASSES, model.sizes.lstm)
-    after = tr.load_source(config)[0].state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # the source is untouched
+    assert head.weight.shape == (tr.N_CLASSES, 64)
+
+
+def test_watching_counting_gives_memory_per_step_and_labels():
+    model = ActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
+    env = tr.TaskEnv("counting", 2, seed=0)
+    memory, labels = tr.watch_counting(env, model, tr.ObsNormaliser(tr.OBS_SIZES), True)
+    assert memory.shape == (80, 2, 64)  # [T, W, H]
+    assert labels.shape == (2,) and ((0 <= labels) & (labels <= 6)).all()
 
 
 # --- errors, rendering, the figure -----------------------------------------------------------
