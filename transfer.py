@@ -11,18 +11,11 @@ What this file teaches
     network pretrained with intrinsic motivation (count-based exploration, and random-network
     distillation) on a task-free world before the same fine-tuning.
 
-    | task            | the agent must                                | reward (paper)              |
-    |-----------------|-----------------------------------------------|-----------------------------|
-    | counting        | watch 6 boxes go left or right behind walls,  | none: a classifier on the   |
-    |                 | then say how many went left (pinned, frozen)  | frozen policy's memory      |
-    | lock-return     | find and lock the box in 6 random rooms, then | +5 lock, -5 unlock, 0.5 x   |
-    |                 | go back to where it started (120 steps)       | approach, +1 per step home  |
-    | sequential-lock | lock 4 boxes in a hidden order, in 3 rooms    | the same, +1 per step once  |
-    |                 | without doors (ramps to cross; 120 steps)     | all 4 are locked            |
-    | blueprint       | push boxes onto 1-4 marked sites (150 steps)  | -0.05 x smooth-min distance;|
-    |                 |                                               | +3 per site when all filled |
-    | shelter         | wall in a cylinder against 100 rays from the  | -0.001 per ray that reaches |
-    |                 | arena's edges (240 steps)                     | the cylinder                |
+    counting          watch 6 boxes go left or right behind screens, say how many went left
+    lock-return       find and lock the box in one of 6 rooms, then go home (120 steps)
+    sequential-lock   lock 4 boxes in a hidden order, in 3 rooms without doors (120 steps)
+    blueprint         push boxes onto 1-4 marked sites (150 steps)
+    shelter           wall in a cylinder against 100 rays from the arena's edges (240 steps)
 
 Observation layout (one for every task): the keys and feature sizes of env.py's `quadrant`
 preset, so `attention.ActorCritic` built for hide-and-seek reads them unchanged. Extra inputs are
@@ -53,7 +46,6 @@ B body slots (agents, boxes, ramps), K boxes, S sites, R rays, T time, N = W age
 
 import argparse
 import glob
-import json
 import math
 import os
 import time
@@ -61,15 +53,15 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn as nn
 import numba
+import torch.nn as nn
 from numba import njit, prange
 
 import env as game
 import physics
 import selfplay
 from attention import ActorCritic, NetworkSizes
-from physics import AGENT, BOX, EMPTY, HIDERS, NO_TEAM, RAMP
+from physics import BOX, EMPTY, HIDERS, NO_TEAM, RAMP
 from ppo import PPO, ObsNormaliser, PPOConfig, RunningMeanStd
 
 # ---------------------------------------------------------------------------------------------
@@ -986,7 +978,7 @@ def draw_task(env, w=0, size=320):
 
 
 @torch.no_grad()
-def render(task, source="scratch", out="transfer.gif", n_worlds=4, seed=0):
+def render(task, source="scratch", out="transfer.gif", n_worlds=4, seed=0, size=320):
     """One episode of `task` in n_worlds worlds, tiled into a GIF, acted greedily by the network
     of `source` (a transfer run folder, a checkpoint, or scratch: an untrained network)."""
     config = TransferConfig(task=task, source=source, seed=seed)
@@ -998,13 +990,13 @@ def render(task, source="scratch", out="transfer.gif", n_worlds=4, seed=0):
     env = TaskEnv(task, n_worlds, seed)
     obs, state = env.reset(), model.initial_state(n_worlds)
     starts = torch.ones(1, n_worlds, dtype=torch.bool)
-    frames = [selfplay.tile([env.render(w) for w in range(n_worlds)])]
+    frames = [selfplay.tile([env.render(w, size) for w in range(n_worlds)])]
     for _ in range(env.task.horizon - 1):
         x = ppo.normalise_obs(selfplay.to_torch(obs, "cpu"), update_stats=False)
         dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts)
         obs, _, dones, _ = env.step(dist.mode()[0].numpy().reshape(n_worlds, 1, 5))
         starts = torch.as_tensor(dones)[None]
-        frames.append(selfplay.tile([env.render(w) for w in range(n_worlds)]))
+        frames.append(selfplay.tile([env.render(w, size) for w in range(n_worlds)]))
     physics.write_gif(out, frames)
     return out
 
@@ -1022,6 +1014,7 @@ def main(argv=None):
     parser.add_argument("--pretrain-steps", type=int, default=None, help="count / rnd pretraining")
     parser.add_argument("--worlds", type=int, default=None, help="worlds stepped together")
     parser.add_argument("--out", default=None, help="figure (plot) or GIF (render) path")
+    parser.add_argument("--size", type=int, default=320, help="(render) pixels per world")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     if args.command == "plot":
@@ -1029,7 +1022,8 @@ def main(argv=None):
         return None
     if args.command == "render":
         get_task(args.task or "")
-        out = render(args.task, args.source, args.out or f"{args.task}.gif")
+        out = render(args.task, args.source, args.out or f"{args.task}.gif", args.worlds or 4,
+                     size=args.size)
         print(f"wrote {out}")
         return out
     config = TransferConfig(task=args.command, source=args.source)
