@@ -135,7 +135,7 @@ class TransferConfig:
     seed: int = 0
     threads: int = 1  # CPU threads for torch and for numba's physics (1 is safer, and faster,
     # when other jobs share the cores: spinning thread pools wait for descheduled partners)
-    count_beta: float = 0.1  # bonus beta / sqrt(N(s)) (the paper's value is not known)
+    count_beta: float = 0.1  # bonus beta / sqrt(N(s)), and RND's scale (paper's: not known)
     count_cell: float = 0.5  # m, grid cell that discretises a box position for the counts
     rnd_features: int = 32  # output width of RND's target and predictor networks
     rnd_lr: float = 1e-3  # RND predictor's learning rate
@@ -326,7 +326,7 @@ def new_layout(env, w):
         physics.place_object(s, w, FIRST_BOX + t.boxes + k, RAMP, -9.0, -9.0, 0.0, game.RAMP_HALF,
                              lockable=False)
     physics.place_agent(s, w, 0, -9.0, -9.0, 0.0, HIDERS)
-    region = (0.0, ARENA, 0.0, ARENA)
+    region, bodies = (0.0, ARENA, 0.0, ARENA), list(range(FIRST_BOX, env.n_bodies)) + [0]
     if t.name == "counting":
         physics.place_wall(s, w, 4, 0.3, 1.8, 2.6, 1.8)  # the two screens, a 0.8 m gap between
         physics.place_wall(s, w, 5, 3.4, 1.8, 5.7, 1.8)
@@ -336,8 +336,9 @@ def new_layout(env, w):
         return
     if t.name == "sequential-lock":
         rooms = three_rooms(env, w)
-        for k, room in enumerate(rooms):  # one ramp per room
+        for k, room in enumerate(rooms):  # one ramp per room, then the rest anywhere
             scatter(rng, s, w, [FIRST_BOX + t.boxes + k], room)
+        bodies = list(range(FIRST_BOX, FIRST_BOX + t.boxes)) + [0]
     elif t.name == "blueprint":
         place_sites(env, w)
     elif t.name == "shelter":
@@ -346,7 +347,7 @@ def new_layout(env, w):
         region = (0.0, ARENA / 2, 0.0, ARENA / 2)  # a quarter of the arena, so exploring pays
     else:
         raise ValueError(f"task {t.name!r} has no layout")
-    scatter(rng, s, w, list(range(FIRST_BOX, FIRST_BOX + t.boxes)) + [0], region)
+    scatter(rng, s, w, bodies, region)
 
 
 def scatter(rng, s, w, slots, region, clearance=0.05):
@@ -359,9 +360,10 @@ def scatter(rng, s, w, slots, region, clearance=0.05):
         for slot in slots:
             r = math.hypot(*s.half[w, slot])
             for _ in range(100):
-                x, y = rng.uniform(x0 + r + 0.1, x1 - r - 0.1), rng.uniform(y0 + r + 0.1, y1 - r - 0.1)
-                if clear_of_walls(s, w, x, y, r + clearance) and clear_of_bodies(s, w, x, y,
-                                                                                 r + clearance):
+                x = rng.uniform(x0 + r + 0.1, x1 - r - 0.1)
+                y = rng.uniform(y0 + r + 0.1, y1 - r - 0.1)
+                gap = r + clearance
+                if clear_of_walls(s, w, x, y, gap) and clear_of_bodies(s, w, x, y, gap):
                     s.pos[w, slot], s.angle[w, slot] = (x, y), rng.uniform(-math.pi, math.pi)
                     break
             else:
@@ -382,8 +384,8 @@ def clear_of_walls(s, w, x, y, r):
 
 def clear_of_bodies(s, w, x, y, r):
     placed = (s.kind[w] != EMPTY) & (s.pos[w, :, 0] > -5)  # bodies waiting at (-9, -9) skipped
-    gaps = np.hypot(s.pos[w, placed, 0] - x, s.pos[w, placed, 1] - y) - np.hypot(*s.half[w, placed].T)
-    return bool((gaps >= r).all())
+    centres = np.hypot(s.pos[w, placed, 0] - x, s.pos[w, placed, 1] - y)
+    return bool((centres - np.hypot(*s.half[w, placed].T) >= r).all())
 
 
 def three_rooms(env, w):
@@ -478,7 +480,8 @@ def locking_rewards(env, target, has_target, goal):
     locked = s.locked_by[:, env.boxes] != NO_TEAM  # [W, K]
     changes = (locked & ~env.was_locked).sum(1) - (~locked & env.was_locked).sum(1)  # [W]
     agent = s.pos[:, 0]  # [W, 2]
-    closer = np.linalg.norm(env.last_agent - target, axis=1) - np.linalg.norm(agent - target, axis=1)
+    distance = lambda xy: np.linalg.norm(xy - target, axis=1)  # [W]
+    closer = distance(env.last_agent) - distance(agent)
     env.was_locked, env.last_agent = locked, agent.copy()
     env.success = np.maximum(env.success, goal)
     return (t.lock_reward * changes + t.approach_reward * np.where(has_target, closer, 0.0)
@@ -505,7 +508,7 @@ def sequential_lock_rewards(env):
 
 
 def corners(centre, angle, half):
-    """[..., 4, 2] corners of rectangles with centre [..., 2], angle [...], half extents [..., 2]."""
+    """[..., 4, 2] corners of rectangles: centre [..., 2], angle [...], half extents [..., 2]."""
     signs = np.array([(1, 1), (-1, 1), (-1, -1), (1, -1)], float)  # [4, 2]
     local = signs * half[..., None, :]  # [..., 4, 2]
     c, s = np.cos(angle)[..., None], np.sin(angle)[..., None]
@@ -789,7 +792,8 @@ def finetune(config, run=None, device="cpu"):
     config = replace(config, network=model.sizes)
     trainer = TaskTrainer(config, TaskEnv(config.task, config.n_worlds, config.seed), model,
                           normaliser, device)
-    rows = ppo_training(trainer, config.total_steps, run, f"{config.task} from {source_label(config)}")
+    label = f"{config.task} from {source_label(config)}"
+    rows = ppo_training(trainer, config.total_steps, run, label)
     print()
     if run is not None:
         save_model(run.checkpoint_path, "transfer", config, trainer.ppo)
@@ -897,7 +901,8 @@ def collect_curves(root):
         rows = selfplay.read_metrics(path)
         steps = np.array([float(r["steps"]) for r in rows])
         success = selfplay.smooth(np.array([float(r["success"]) for r in rows]))
-        curves.setdefault(task, {}).setdefault(run.rsplit("-seed", 1)[0], []).append((steps, success))
+        source = run.rsplit("-seed", 1)[0]
+        curves.setdefault(task, {}).setdefault(source, []).append((steps, success))
     return curves
 
 
@@ -923,7 +928,8 @@ def plot(root=None, out=None):
         raise FileNotFoundError(f"no runs under {root!r}: train some first, e.g. "
                                 "python transfer.py lock-return --from scratch")
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.8))
-    table = ["| task | " + " | ".join(SOURCE_COLOURS) + " |", "|---" * (1 + len(SOURCE_COLOURS)) + "|"]
+    table = ["| task | " + " | ".join(SOURCE_COLOURS) + " |",
+             "|---" * (1 + len(SOURCE_COLOURS)) + "|"]
     for ax, task in zip(axes, FIVE_TASKS):
         cells = []
         for source, colour in SOURCE_COLOURS.items():
@@ -950,7 +956,8 @@ def plot(root=None, out=None):
     return out, table
 
 
-SITE_COLOUR, CYLINDER_COLOUR = np.array((170, 200, 235), np.uint8), np.array((120, 100, 90), np.uint8)
+SITE_COLOUR = np.array((170, 200, 235), np.uint8)
+CYLINDER_COLOUR = np.array((120, 100, 90), np.uint8)
 
 
 def draw_task(env, w=0, size=320):

@@ -186,7 +186,7 @@ def test_a_box_on_the_site_completes_the_blueprint(blueprint, angle):
     env = blueprint
     put(env, tr.FIRST_BOX, 3.0, 3.0, angle)  # a cube turned by 90 degrees fills it too
     env.start_episodes([0])
-    dense = -0.05 * tr.smooth_min(tr.site_distances(env)[0][0, 0], -1.5)  # the far boxes count a bit
+    dense = -0.05 * tr.smooth_min(tr.site_distances(env)[0][0, 0], -1.5)  # far boxes count a bit
     reward, done, info = step(env, IDLE)
     assert done and info["episodes"]["success"][0] == 1.0
     assert reward == pytest.approx(3.0 + dense, abs=1e-4)  # +3 for one site, and the dense term
@@ -235,7 +235,8 @@ def shelter():
     env.reset()
     tr.build_cylinder(env, 0, 3.0, 3.0, 0.5)
     env.world.kind[0, env.boxes] = EMPTY
-    centres = [(-0.2, 0.7, 0.0), (0.7, 0.2, math.pi / 2), (0.2, -0.7, 0.0), (-0.7, -0.2, math.pi / 2)]
+    centres = [(-0.2, 0.7, 0.0), (0.7, 0.2, math.pi / 2), (0.2, -0.7, 0.0),
+               (-0.7, -0.2, math.pi / 2)]  # (dx, dy, angle) of each box from the centre
     for k, (dx, dy, angle) in enumerate(centres):
         env.world.kind[0, tr.FIRST_BOX + k] = BOX
         env.world.half[0, tr.FIRST_BOX + k] = game.LONG_HALF
@@ -328,6 +329,13 @@ def test_count_bonus_falls_as_a_state_repeats_and_ignores_box_order():
     assert bonus(tr.box_histogram(env, 0.5))[0] == pytest.approx(0.1)
 
 
+def test_the_exploration_world_starts_everything_in_a_quarter_of_the_arena():
+    env = tr.TaskEnv("explore", 16, seed=0, bonus=tr.CountBonus(0.1, 0.5))
+    env.reset()
+    real = env.world.kind != EMPTY  # [W, B]
+    assert (env.world.pos[real] < tr.ARENA / 2).all() and (env.world.pos[real] > 0).all()
+
+
 def test_rnd_bonus_is_lower_on_a_state_it_has_seen_than_on_a_new_one():
     bonus = tr.RNDBonus(0.1, 0.5, 32, 1e-2, seed=0)
     seen, new = np.zeros((1, 144), np.int64), np.zeros((1, 144), np.int64)
@@ -389,6 +397,12 @@ def test_an_unknown_task_is_refused_with_the_names():
         tr.get_task("hide")
     with pytest.raises(SystemExit):
         tr.main(["hide", "--from", "scratch"])
+
+
+def test_the_command_line_explains_itself(capsys):
+    with pytest.raises(SystemExit) as stop:
+        tr.main(["--help"])
+    assert stop.value.code == 0 and "plot" in capsys.readouterr().out
 
 
 def test_a_missing_checkpoint_is_refused_before_any_work():
