@@ -638,7 +638,7 @@ class RNDBonus(nn.Module):
         self.target, self.predictor = make(), make()
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=lr)
-        self.error_scale = RunningMeanStd(())
+        self.error_scale = RunningMeanStd((), var_floor=1e-12)  # errors are small numbers
 
     def forward(self, histograms):
         x = torch.as_tensor(histograms, dtype=torch.float32)  # [W, G * G]
