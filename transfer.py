@@ -907,10 +907,11 @@ def collect_curves(root):
 
 
 def mean_and_spread(seeds, points=100):
-    """Seeds' curves on one grid of steps (up to the shortest run): mean and standard deviation."""
-    end = min(steps[-1] for steps, _ in seeds)
-    grid = np.linspace(0, end, points)
-    ys = np.stack([np.interp(grid, s, np.nan_to_num(y, nan=0.0)) for s, y in seeds])
+    """Seeds' curves on one grid of steps, from the first step at which every seed has a value
+    (its first episode ended) to the end of the shortest run: mean and standard deviation."""
+    start = max(s[np.isfinite(y)][0] for s, y in seeds)
+    grid = np.linspace(start, min(s[-1] for s, _ in seeds), points)
+    ys = np.stack([np.interp(grid, s[np.isfinite(y)], y[np.isfinite(y)]) for s, y in seeds])
     return grid, ys.mean(0), ys.std(0)
 
 
@@ -933,8 +934,8 @@ def plot(root=None, out=None):
     for ax, task in zip(axes, FIVE_TASKS):
         cells = []
         for source, colour in SOURCE_COLOURS.items():
-            seeds = curves.get(task, {}).get(source)
-            if not seeds:
+            seeds = [c for c in curves.get(task, {}).get(source, []) if np.isfinite(c[1]).any()]
+            if not seeds:  # no run, or no episode ended yet
                 cells.append("-")
                 continue
             grid, mean, std = mean_and_spread(seeds)
@@ -945,6 +946,7 @@ def plot(root=None, out=None):
         table.append(f"| {task} | " + " | ".join(cells) + " |")
         ax.set_title(task)
         ax.set_xlabel("world-steps")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.set_ylabel(MEASURE[task])
         if ax.lines:
             ax.legend(fontsize=7)
