@@ -992,7 +992,7 @@ def render(task, source="scratch", out="transfer.gif", n_worlds=4, seed=0, size=
     of `source` (a transfer run folder, a checkpoint, or scratch: an untrained network)."""
     config = TransferConfig(task=task, source=source, seed=seed)
     set_threads(config.threads)
-    model, normaliser_state = load_source(config)
+    model, normaliser_state = load_source(config, reinitialise=False)  # as it was trained
     ppo = PPO(model, OBS_SIZES, config.ppo)
     if normaliser_state is not None:
         ppo.obs_normaliser.load_state_dict(normaliser_state)
