@@ -114,6 +114,16 @@ def test_stage_tracker_labels_scripted_statistics_in_order():
     assert [s["update"] for s in tracker.reached] == [4, 6, 8, 9]
 
 
+@pytest.mark.parametrize("rise, chasing", [(0.17, False), (0.19, True)])
+def test_chasing_means_a_hider_seen_on_15_percent_more_of_the_paid_steps(rise, chasing):
+    """40% of the steps are preparation and pay 0; 15% more of the other 60% seen is a rise of
+    2 x 0.15 x 0.6 = 0.18 in the seekers' reward per step."""
+    tracker = sp.StageTracker(window=1, prep_fraction=0.4)
+    tracker.update(record(1, seeker_reward=-0.56))  # fort's untrained seeker: rarely sees
+    found = tracker.update(record(2, seeker_reward=-0.56 + rise))
+    assert [s["name"] for s in found] == (["running and chasing"] if chasing else [])
+
+
 def test_stage_tracker_does_not_skip_a_stage():
     tracker = sp.StageTracker(window=1)
     tracker.update(record(1, seeker_reward=-0.2))  # the untrained baseline
@@ -176,7 +186,7 @@ def test_stages_file_is_written_at_the_end_of_a_run(tmp_path):
 
 
 def test_a_stage_found_in_training_keeps_its_own_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setattr(sp, "STAGES", (("always", "passes at once", lambda s, first: True),))
+    monkeypatch.setattr(sp, "STAGES", (("always", "passes at once", lambda s, first, paid: True),))
     trainer = sp.Trainer(tiny_config(total_steps=480), "cpu")  # window 2: found at update 3
     run = sp.RunFolder(str(tmp_path / "run"))
     sp.train(trainer, run, write_gif=False, quiet=True)
@@ -213,3 +223,12 @@ def test_paper_network_flag_gives_the_papers_network_and_ppo(tmp_path):
     assert trainer.config.network == sp.NetworkSizes() and trainer.config.network.use_lstm
     assert (trainer.config.ppo.lr, trainer.config.ppo.gamma) == (3e-4, 0.998)
     assert sum(p.numel() for p in trainer.ppo.model.parameters()) > 1_500_000
+
+
+def test_stages_read_again_from_metrics_match_the_ones_found_in_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(sp, "STAGES", (("always", "passes at once", lambda s, f, p: True),))
+    trainer = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    run = sp.RunFolder(str(tmp_path / "run"))
+    run.write_config(trainer.config)
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    assert sp.replay_stages(run.path) == trainer.stages.reached != []
