@@ -751,14 +751,15 @@ RESULTS_HEADER = ("| preset | stage | world-steps | episodes | wall-clock | mach
                   "|---|---|---|---|---|---|---|")
 
 
-def results_rows(run_paths, machine):
+def results_rows(run_paths, machine, root="."):
     """The README's results table, read from the runs' stages.json: one row per stage found,
-    with the world-steps, episodes and training wall-clock at which the tracker first saw it."""
+    with the world-steps, episodes and training wall-clock at which the tracker first saw it.
+    Run paths are relative to `root` and printed as given."""
     rows = [RESULTS_HEADER]
     for path in run_paths:
         path = os.path.normpath(path)
-        config = json.load(open(os.path.join(path, "config.json")))
-        stages_path = os.path.join(path, "stages.json")
+        config = json.load(open(os.path.join(root, path, "config.json")))
+        stages_path = os.path.join(root, path, "stages.json")
         for stage in json.load(open(stages_path)) if os.path.exists(stages_path) else []:
             rows.append(f"| {config['game']} | {stage['name']} | {stage['steps']:,} | "
                         f"{stage['episodes']:,} | {format_time(stage['seconds'])} | {machine} | "
