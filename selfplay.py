@@ -100,9 +100,9 @@ PRESETS = {
                         network=small_network(), ppo=cpu_ppo()),
     # 128 worlds amortise the network's per-call cost over more agents. Every preset takes 16
     # Adam steps per update (4 epochs x 4 minibatches): with 8 minibatches, 32 steps on one
-    # batch drove `fort`'s policy change per update up and up (approx. KL 0.016 -> 0.053, clip
-    # fraction 0.25; 0.013-0.019 and 0.13 with 16 steps), so larger batches get larger
-    # minibatches, not more of them.
+    # batch drove `fort`'s policy change per update up and up (approx. KL 0.014 -> 0.049, clip
+    # fraction 0.23, runs/fort-1; 0.012-0.019 and 0.13 with 16 steps, runs/fort-0), so larger
+    # batches get larger minibatches, not more of them.
     "fort": TrainConfig(game="fort", n_worlds=128, rollout_steps=80, total_steps=200_000_000,
                         network=small_network(), ppo=cpu_ppo()),
     "ramp": TrainConfig(game="ramp", n_worlds=128, rollout_steps=80, total_steps=2_000_000_000,
@@ -799,6 +799,13 @@ def pick_device(name="auto"):
 RESUME_SETTINGS = ("torch_threads", "checkpoint_minutes", "total_steps")  # not the recipe
 
 
+def chosen_config(preset, paper_network, assignments):
+    """The preset, with the paper's network if asked, then the --set overrides."""
+    config = preset_config(preset)
+    config = with_paper_network(config) if paper_network else config
+    return apply_overrides(config, assignments or [])
+
+
 def start_or_resume(args, device):
     """The run and trainer for `train`: a new run from a preset (optionally --init from another
     checkpoint), or --resume of an existing run folder. Every error is raised before any work."""
@@ -816,9 +823,7 @@ def start_or_resume(args, device):
         run.write_config(trainer.config)
         run.keep_metrics_until(trainer.updates)
         return run, trainer
-    config = preset_config(args.preset)
-    config = with_paper_network(config) if args.paper_network else config
-    config = apply_overrides(config, args.set or [])
+    config = chosen_config(args.preset, args.paper_network, args.set)
     if args.steps is not None:
         config = replace(config, total_steps=args.steps)
     path = args.run or next_run_path(config.game)
@@ -872,8 +877,9 @@ def main(argv=None):
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
     p.add_argument("run")
     p.add_argument("--out", default=None)
-    g = sub.add_parser("stages", help="read a run's stages again from its metrics.csv with "
-                       "the current tracker, and rewrite its stages.json")
+    g = sub.add_parser("stages", help="read a finished run's stages again from its metrics.csv "
+                       "with the current tracker, and rewrite its stages.json (not while it "
+                       "trains: training rewrites that file)")
     g.add_argument("run")
     s = sub.add_parser("results", help="the README's results table, from the runs' stages")
     s.add_argument("runs", nargs="+")
@@ -881,9 +887,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     if args.bench:
-        config = preset_config(args.preset or "quadrant")
-        config = with_paper_network(config) if args.paper_network else config
-        config = apply_overrides(config, args.set or [])
+        config = chosen_config(args.preset or "quadrant", args.paper_network, args.set)
         torch.set_num_threads(config.torch_threads)
         return bench(config, device)
     if args.command == "train":
