@@ -219,6 +219,7 @@ class Trainer:
         self.starts = torch.ones(n, dtype=torch.bool, device=device)  # [N]
         self.steps = self.episodes = self.updates = 0
         self.seconds = 0.0  # wall-clock spent training, over every session of the run
+        self.origin = None  # for a run started with --init: what came before it (`init_from`)
         prep_fraction = game.get_preset(config.game).prep_fraction
         self.stages = StageTracker(config.stage_window, prep_fraction)
 
@@ -543,6 +544,16 @@ class RunFolder:
     def write_stages(self, stages):
         atomic_write(os.path.join(self.path, "stages.json"), json.dumps(stages, indent=2).encode())
 
+    def write_origin(self, origin):
+        """origin.json, for a run started with --init: see `init_from`."""
+        atomic_write(os.path.join(self.path, "origin.json"), json.dumps(origin, indent=2).encode())
+
+
+def read_origin(run_path):
+    """A run's origin.json (what came before a run started with --init), or None."""
+    path = os.path.join(run_path, "origin.json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
 
 def read_metrics(path):
     with open(path, newline="") as f:
@@ -566,7 +577,7 @@ def save_checkpoint(trainer, path):
              "state": trainer.state.cpu(), "starts": trainer.starts.cpu(),
              "torch_rng": torch.get_rng_state(), "steps": trainer.steps,
              "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
-             "stages": trainer.stages.state_dict()}
+             "stages": trainer.stages.state_dict(), "origin": trainer.origin}
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -592,12 +603,19 @@ def load_checkpoint(path, device="cpu"):
     for name in ("steps", "episodes", "updates", "seconds"):
         setattr(trainer, name, state[name])
     trainer.stages.load_state_dict(state["stages"])
+    trainer.origin = state.get("origin")
     return trainer
 
 
 def init_from(trainer, path):
-    """Start from another run's network and normalisers (the preset ladder): the network reads
-    entity lists, so its shapes do not depend on how many boxes or agents a game has."""
+    """Start from another run's network and normalisers: the preset ladder, or one run
+    continued with another recipe. The network reads entity lists, so its shapes do not depend
+    on how many boxes or agents a game has.
+
+    What the source had learnt counts: the new run inherits the stages its source found (the
+    tracker goes on to test the next one, which an already-chasing policy needs: its untrained
+    baseline would be the chasing itself) and records the world-steps, episodes and seconds
+    spent before it (`trainer.origin`, also origin.json), which `results` adds to its own."""
     source = load_checkpoint(path)
     try:
         trainer.ppo.model.load_state_dict(source.ppo.model.state_dict())
@@ -606,6 +624,19 @@ def init_from(trainer, path):
                          f"this run's is {trainer.config.network}") from error
     trainer.ppo.obs_normaliser.load_state_dict(source.ppo.obs_normaliser.state_dict())
     trainer.ppo.value_normaliser.load_state_dict(source.ppo.value_normaliser.state_dict())
+    trainer.origin = origin_of(source, path)
+    trainer.stages.reached = [dict(stage) for stage in trainer.origin["stages"]]
+
+
+def origin_of(source, path):
+    """What a run started from `source` (loaded from `path`) inherits: the stages its whole
+    lineage found, each marked with the checkpoint it came through, and the cumulative counts."""
+    before = source.origin or {"steps": 0, "episodes": 0, "seconds": 0.0}
+    stages = [dict(stage, inherited=stage.get("inherited", path)) for stage in source.stages.reached]
+    return {"checkpoint": path, "game": source.config.game,
+            "steps": before["steps"] + source.steps,
+            "episodes": before["episodes"] + source.episodes,
+            "seconds": before["seconds"] + source.seconds, "stages": stages}
 
 
 class Progress:
@@ -701,8 +732,8 @@ def plot_run(run_path, out=None):
                                   ("num_ramp_lock_prep", "ramps, preparation"), ("num_ramp_lock", "ramps, end")])]
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
-    if os.path.exists(stages_path):
-        stages = json.load(open(stages_path))
+    if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)
+        stages = [stage for stage in json.load(open(stages_path)) if "inherited" not in stage]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 10), sharex=True)
     for ax, (title, series) in zip(axes, panels):
         for key, label in series:
@@ -739,6 +770,8 @@ def replay_stages(run_path):
     the tracker last changed; `python selfplay.py stages RUN` rewrites stages.json with them)."""
     config = config_from_dict(json.load(open(os.path.join(run_path, "config.json"))))
     tracker = StageTracker(config.stage_window, game.get_preset(config.game).prep_fraction)
+    origin = read_origin(run_path)
+    tracker.reached = [dict(stage) for stage in origin["stages"]] if origin else []
     for row in read_metrics(os.path.join(run_path, "metrics.csv")):
         record = {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
         for k in ("update", "steps", "episodes"):
@@ -754,16 +787,24 @@ RESULTS_HEADER = ("| preset | stage | world-steps | episodes | wall-clock | mach
 def results_rows(run_paths, machine, root="."):
     """The README's results table, read from the runs' stages.json: one row per stage found,
     with the world-steps, episodes and training wall-clock at which the tracker first saw it.
-    Run paths are relative to `root` and printed as given."""
+    A run started with --init adds what came before it (origin.json) and names its source;
+    the stages it inherited are its source's rows. Run paths are relative to `root` and printed
+    as given."""
     rows = [RESULTS_HEADER]
     for path in run_paths:
         path = os.path.normpath(path)
         config = json.load(open(os.path.join(root, path, "config.json")))
         stages_path = os.path.join(root, path, "stages.json")
+        origin = read_origin(os.path.join(root, path))
+        before = origin or {"steps": 0, "episodes": 0, "seconds": 0.0}
+        name = path if origin is None else f"{path} (from {origin['checkpoint']})"
         for stage in json.load(open(stages_path)) if os.path.exists(stages_path) else []:
-            rows.append(f"| {config['game']} | {stage['name']} | {stage['steps']:,} | "
-                        f"{stage['episodes']:,} | {format_time(stage['seconds'])} | {machine} | "
-                        f"{path} |")
+            if "inherited" in stage:
+                continue
+            rows.append(f"| {config['game']} | {stage['name']} | "
+                        f"{before['steps'] + stage['steps']:,} | "
+                        f"{before['episodes'] + stage['episodes']:,} | "
+                        f"{format_time(before['seconds'] + stage['seconds'])} | {machine} | {name} |")
     return "\n".join(rows)
 
 
@@ -835,6 +876,8 @@ def start_or_resume(args, device):
         init_from(trainer, args.init)
     run = RunFolder(path)
     run.write_config(config)
+    if trainer.origin is not None:
+        run.write_origin(trainer.origin)
     return run, trainer
 
 

@@ -232,3 +232,34 @@ def test_stages_read_again_from_metrics_match_the_ones_found_in_training(tmp_pat
     run.write_config(trainer.config)
     sp.train(trainer, run, write_gif=False, quiet=True)
     assert sp.replay_stages(run.path) == trainer.stages.reached != []
+
+
+def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, monkeypatch):
+    """--init: the tracker tests the stage after the source's last, and the results table
+    counts the source's world-steps and episodes with the new run's."""
+    second_may_pass = [False]
+    monkeypatch.setattr(sp, "STAGES", (("first", "passes at once", lambda s, f, p: True),
+                                       ("second", "when allowed", lambda s, f, p: second_may_pass[0])))
+    source = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    source_run = sp.RunFolder(str(tmp_path / "source"))
+    sp.train(source, source_run, write_gif=False, quiet=True)
+    assert [s["name"] for s in source.stages.reached] == ["first"]
+
+    second_may_pass[0] = True
+    overrides = ["n_worlds=8", "rollout_steps=20", "total_steps=480", "stage_window=2",
+                 "checkpoint_minutes=1000"]
+    run, trainer = sp.start_or_resume(sp.argparse.Namespace(
+        resume=None, preset="tiny", paper_network=False, set=overrides, steps=None,
+        run=str(tmp_path / "next"), init=source_run.checkpoint_path), "cpu")
+    assert torch.equal(parameters(trainer.ppo.model), parameters(source.ppo.model))
+    sp.train(trainer, run, write_gif=False, quiet=True)
+
+    first, second = trainer.stages.reached
+    assert first == dict(source.stages.reached[0], inherited=source_run.checkpoint_path)
+    assert second["name"] == "second" and second["steps"] == 480 and "inherited" not in second
+    assert sp.load_checkpoint(run.path).origin["steps"] == 480 == sp.read_origin(run.path)["steps"]
+    assert sp.replay_stages(run.path) == trainer.stages.reached
+    rows = sp.results_rows([run.path], "here").splitlines()[2:]
+    assert len(rows) == 1 and "| second | 960 | " in rows[0]
+    assert f"{second['episodes'] + source.episodes:,}" in rows[0]
+    assert f"(from {source_run.checkpoint_path})" in rows[0]
