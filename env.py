@@ -667,11 +667,105 @@ def observe(world, lidar, visible, progress, n_boxes):
 
 
 # ---------------------------------------------------------------------------------------------
+# 4b. Forts: can a seeker still walk to a hider?
+# ---------------------------------------------------------------------------------------------
+# The paper's figure 3 counts boxes moved and locked; whether they make a fort is read from the
+# GIFs. This statistic asks it directly, at the end of the preparation phase: on a grid of
+# SEAL_CELL cells over the floor (and a margin around it, for games without outer walls), a cell
+# is blocked when its centre lies within an agent's radius of a wall or a box, so an agent's
+# centre can stand only on free cells; a flood fill from every seeker's cell then either reaches
+# a hider's cell or not. Ramps do not block (they are climbed), and nor do agents. A cube pushed
+# into the 0.4 m doorway seals the room because the gaps it leaves are narrower than an agent.
+
+SEAL_CELL = 0.05  # m, fine enough that the 0.1 m of a doorway an agent's centre may cross shows
+SEAL_MARGIN = 0.5  # m of floor beyond the arena's edge on every side
+
+
+@njit(cache=True)
+def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents, arena,
+                      radius):
+    """bool [W]: in world w, no seeker can walk to any hider (and both teams are present)."""
+    W = kind.shape[0]
+    n = int(round((arena + 2 * SEAL_MARGIN) / SEAL_CELL))
+    out = np.zeros(W, np.bool_)
+    blocked = np.zeros((n, n), np.bool_)
+    queue = np.zeros(n * n, np.int64)
+    for w in range(W):
+        blocked[:] = False
+        for m in range(walls.shape[1]):
+            if wall_height[w, m] > 0:
+                block_rectangle(blocked, walls[w, m, 0], walls[w, m, 1], walls[w, m, 2],
+                                walls[w, m, 3], walls[w, m, 4], radius)
+        for b in range(n_agents, kind.shape[1]):
+            if kind[w, b] == BOX:
+                block_rectangle(blocked, pos[w, b, 0], pos[w, b, 1], half[w, b, 0],
+                                half[w, b, 1], angle[w, b], radius)
+        seen = np.zeros((n, n), np.bool_)  # reached by the flood fill
+        head = tail = 0
+        has_hider = has_seeker = False
+        for a in range(n_agents):
+            if kind[w, a] != AGENT:
+                continue
+            has_hider |= team[w, a] == HIDERS
+            has_seeker |= team[w, a] == SEEKERS
+            if team[w, a] == SEEKERS:
+                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)
+                if not seen[i, j]:  # an agent's own cell counts as free (it stands there)
+                    seen[i, j] = True
+                    queue[tail] = i * n + j
+                    tail += 1
+        while head < tail:
+            i, j = queue[head] // n, queue[head] % n
+            head += 1
+            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                u, v = i + di, j + dj
+                if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
+                    seen[u, v] = True
+                    queue[tail] = u * n + v
+                    tail += 1
+        sealed = has_hider and has_seeker
+        for a in range(n_agents):
+            if kind[w, a] == AGENT and team[w, a] == HIDERS:
+                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)
+                for di, dj in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):  # its cell, or next
+                    u, v = i + di, j + dj  # to it (the hider's own cell may touch a wall)
+                    if 0 <= u < n and 0 <= v < n and seen[u, v]:
+                        sealed = False
+        out[w] = sealed
+    return out
+
+
+@njit(cache=True)
+def grid_cell(x, n):
+    """The cell of the sealing grid that holds coordinate x (clamped to the grid)."""
+    return min(n - 1, max(0, int((x + SEAL_MARGIN) / SEAL_CELL)))
+
+
+@njit(cache=True)
+def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
+    """Block every cell whose centre is within `radius` of the rectangle (centre, half extents
+    along its own axes, heading): the places an agent's centre cannot be."""
+    n = blocked.shape[0]
+    c, s = math.cos(heading), math.sin(heading)
+    reach = math.sqrt(hx * hx + hy * hy) + radius  # a bounding circle, to visit few cells
+    for i in range(grid_cell(cx - reach, n), grid_cell(cx + reach, n) + 1):
+        x = (i + 0.5) * SEAL_CELL - SEAL_MARGIN - cx
+        for j in range(grid_cell(cy - reach, n), grid_cell(cy + reach, n) + 1):
+            y = (j + 0.5) * SEAL_CELL - SEAL_MARGIN - cy
+            qx = abs(c * x + s * y) - hx  # the cell centre in the rectangle's frame, minus
+            qy = abs(-s * x + c * y) - hy  # its half extents: > 0 outside along that axis
+            d2 = max(qx, 0.0) ** 2 + max(qy, 0.0) ** 2
+            if d2 < radius * radius:
+                blocked[i, j] = True
+
+
+# ---------------------------------------------------------------------------------------------
 # 5. The batched env
 # ---------------------------------------------------------------------------------------------
 
 STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
-             "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock")
+             "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock",
+             "hiders_sealed_prep")  # the paper's figure 3, and ours: a fort (section 4b)
 
 
 class HideAndSeek:
@@ -868,6 +962,14 @@ class HideAndSeek:
                 move, locks = self.object_stats(worlds, kind)
                 self.prep_stats[f"max_{name}_move_prep"][worlds] = move
                 self.prep_stats[f"num_{name}_lock_prep"][worlds] = locks
+            self.prep_stats["hiders_sealed_prep"][worlds] = self.sealed_off(worlds)
+
+    def sealed_off(self, worlds):
+        """bool [len(worlds)]: no seeker can walk to any hider there now (section 4b)."""
+        s = self.world
+        return hiders_sealed_off(s.kind[worlds], s.team[worlds], s.pos[worlds], s.half[worlds],
+                                 s.angle[worlds], s.walls[worlds], s.wall_height[worlds],
+                                 self.n_agents, self.preset.arena, physics.Physics().agent_radius)
 
     def episode_stats(self, ended):
         """The paper's figure 3 statistics for the worlds whose episode just ended, one entry per
@@ -889,6 +991,7 @@ class HideAndSeek:
             locks_prep = self.prep_stats[f"num_{name}_lock_prep"][ended]
             stats[f"num_{name}_lock_prep"] = locks_prep.astype(np.int64)
             stats[count] = (self.world.kind[ended] == kind).sum(-1)
+        stats["hiders_sealed_prep"] = self.prep_stats["hiders_sealed_prep"][ended].astype(np.int64)
         return stats
 
     def render(self, w=0, size=320):

@@ -392,8 +392,7 @@ def merge_episodes(batches):
 # 4. What is recorded, and the stages
 # ---------------------------------------------------------------------------------------------
 
-STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
-             "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock")
+STAT_KEYS = game.STAT_KEYS  # the behaviour statistics of env.py's episodes
 
 
 def make_record(trainer, rollout, ended, diagnostics, update_start):
@@ -426,13 +425,16 @@ def make_record(trainer, rollout, ended, diagnostics, update_start):
 # is a rise of 2 x 0.15 x `paid` in its reward per step, `paid` being the share of steps after
 # preparation (0.6). (The first version asked +0.3 whatever the share: in `fort`, where the
 # untrained seeker already scores -0.56, GIFs showed seekers finding the hider through the door
-# while their reward had risen by 0.25, and the tracker said no.)
+# while their reward had risen by 0.25, and the tracker said no.) Fort building asks env.py's
+# `hiders_sealed_prep` (no seeker can walk to a hider when preparation ends) in half of the
+# episodes, with hiders winning: the first version asked for a box moved 1 m and locked in
+# preparation, which a cube that spawned beside the door need not do, and which a cube
+# dragged and locked anywhere does.
 STAGES = (
     ("running and chasing", "seekers see hiders on 15% more of the steps after preparation",
      lambda s, first, paid: s["seeker_reward"] >= first["seeker_reward"] + 2 * 0.15 * paid),
-    ("fort building", "hiders move boxes and lock them in preparation, and then win",
-     lambda s, first, paid: s["num_box_lock_prep"] >= 0.5 and s["max_box_move_prep"] >= 1.0
-     and s["hider_reward"] > 0.0),
+    ("fort building", "hiders seal themselves off from the seekers in preparation, and win",
+     lambda s, first, paid: s["hiders_sealed_prep"] >= 0.5 and s["hider_reward"] > 0.0),
     ("ramp use", "seekers move a ramp after preparation and climb",
      lambda s, first, paid: s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
      and s["max_seeker_height"] >= 0.3),
@@ -517,9 +519,10 @@ class RunFolder:
                      json.dumps(asdict(config), indent=2).encode())
 
     def append_metrics(self, record):
+        fields = self.metric_fields(list(record))
         new = not os.path.exists(self.metrics_path)
         with open(self.metrics_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(record))
+            writer = csv.DictWriter(f, fieldnames=fields, restval="")
             if new:
                 writer.writeheader()
             writer.writerow(record)
@@ -528,6 +531,24 @@ class RunFolder:
                 if key not in ("update", "steps") and math.isfinite(value):
                     self.tensorboard.add_scalar(key, value, record["steps"])
             self.tensorboard.flush()
+
+    def metric_fields(self, keys):
+        """The columns to write a record under: the file's header, widened first when a run
+        resumed by a newer selfplay.py records a statistic the file lacks (its old rows leave
+        the new column empty)."""
+        if not os.path.exists(self.metrics_path):
+            return keys
+        with open(self.metrics_path, newline="") as f:
+            header = next(csv.reader(f), [])
+        wider = header + [k for k in keys if k not in header]
+        if wider != header:
+            rows = read_metrics(self.metrics_path)
+            with open(self.metrics_path + ".tmp", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=wider, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(self.metrics_path + ".tmp", self.metrics_path)
+        return wider
 
     def keep_metrics_until(self, update):
         """On resume: drop rows written after the checkpoint (they will be written again)."""

@@ -371,6 +371,48 @@ def test_statistics_match_a_scripted_episode():
     assert stats["hider_return"] == 12 and stats["seeker_return"] == -12  # never seen
 
 
+# A room x in [3, 6], y in [0, 3] inside 4 m outer walls, with one 0.4 m door, y in [1.3, 1.7],
+# in its west wall (place_wall extends each end by half the 0.1 m thickness). The hider is in
+# the room, the seeker outside. A cube flush against the wall's inner face has its centre at x
+# = 3.05 + 0.25.
+ROOM_WALLS = [(0, 0, 6, 0, 4), (6, 0, 6, 6, 4), (6, 6, 0, 6, 4), (0, 6, 0, 0, 4),
+              (3, 0, 3, 1.25, 0.5), (3, 1.75, 3, 3, 0.5), (3, 3, 6, 3, 0.5)]
+FLUSH_X = 3.30
+
+
+def sealed_with_cube_at(x, y):
+    objects = [] if x is None else [(BOX, x, y, 0.0, CUBE)]
+    env, _ = staged("fort", hiders=[(4.5, 1.5, 0)], seekers=[(1, 4, 0)], objects=objects,
+                    walls=ROOM_WALLS)
+    return bool(env.sealed_off(np.array([0]))[0])
+
+
+def test_an_open_door_lets_the_seeker_walk_to_the_hider():
+    assert not sealed_with_cube_at(None, None)
+
+
+@pytest.mark.parametrize("shift, sealed", [(0.0, True), (0.2, True), (0.5, False), (0.7, False)])
+def test_a_cube_seals_the_door_unless_it_leaves_an_agent_wide_gap(shift, sealed):
+    """Slid along the wall by `shift`, the cube leaves a gap of shift - 0.05 m between its edge
+    and the door's: an agent (0.3 m across) passes iff the gap is at least 0.3 m."""
+    assert sealed_with_cube_at(FLUSH_X, 1.5 + shift) == sealed
+
+
+@pytest.mark.parametrize("gap, sealed", [(0.1, True), (0.45, False)])
+def test_a_cube_away_from_the_wall_seals_only_a_gap_narrower_than_an_agent(gap, sealed):
+    assert sealed_with_cube_at(FLUSH_X + gap, 1.5) == sealed
+
+
+def test_sealed_at_the_end_of_preparation_is_an_episode_statistic():
+    game = dataclasses.replace(PRESETS["fort"], name="sealed", horizon=6, prep_fraction=0.5)
+    env, _ = staged(game, hiders=[(4.5, 1.5, 0)], seekers=[(1, 4, 0)],
+                    objects=[(BOX, FLUSH_X, 1.5, 0.0, CUBE)], walls=ROOM_WALLS,
+                    after_prep=False, auto_reset=False)
+    for _ in range(game.horizon):
+        _, _, dones, info = env.step(idle(env))
+    assert dones[0] and info["episodes"]["hiders_sealed_prep"].tolist() == [1]
+
+
 def test_statistics_record_how_high_a_seeker_climbed():
     """A seeker runs up a ramp set against an inner wall and over it."""
     game = dataclasses.replace(PRESETS["ramp"], name="climb", horizon=12, prep_fraction=0.0)
@@ -396,7 +438,8 @@ def test_episode_end_resets_the_world_and_reports_statistics():
     assert info["episodes"]["world"].tolist() == [0, 1, 2]
     assert (env.t == 0).all() and (obs["self"][..., 10] == 0).all()  # the first observation
     assert np.abs(env.world.pos - before).max() > 0.5  # a new layout
-    assert set(info["episodes"]) >= {"max_box_move_prep", "max_box_move", "max_ramp_move_prep",
+    assert set(info["episodes"]) >= {"hiders_sealed_prep", "max_box_move_prep", "max_box_move",
+                                     "max_ramp_move_prep",
                                      "max_ramp_move", "num_box_lock_prep", "num_box_lock",
                                      "num_ramp_lock_prep", "num_ramp_lock", "hider_return",
                                      "seeker_return", "length"}

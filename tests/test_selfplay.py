@@ -100,8 +100,8 @@ def test_stage_tracker_labels_scripted_statistics_in_order():
     untrained = [record(1, seeker_reward=-0.2, hider_reward=0.2), record(2, seeker_reward=-0.2,
                                                                         hider_reward=0.2)]
     chasing = [record(u, seeker_reward=0.3, hider_reward=-0.5) for u in (3, 4)]  # -0.2 -> +0.3
-    forts = [record(u, hider_reward=0.4, seeker_reward=-0.4, num_box_lock_prep=1.0,
-                    max_box_move_prep=2.0) for u in (5, 6)]
+    forts = [record(u, hider_reward=0.4, seeker_reward=-0.4, hiders_sealed_prep=1.0)
+             for u in (5, 6)]
     ramps = [record(u, max_ramp_move=2.5, max_ramp_move_prep=0.1, max_seeker_height=0.5)
              for u in (7, 8)]
     defense = [record(u, num_ramp_lock_prep=1.0) for u in (9, 10)]
@@ -112,6 +112,15 @@ def test_stage_tracker_labels_scripted_statistics_in_order():
     # both chasing updates; fort building needs both fort updates (the hiders' reward averages
     # -0.05 over updates 4-5); one update of ramp locks averages 0.5, enough
     assert [s["update"] for s in tracker.reached] == [4, 6, 8, 9]
+
+
+def test_boxes_moved_and_locked_without_sealing_the_hiders_are_no_fort():
+    tracker = sp.StageTracker(window=1)
+    tracker.reached = [{"name": "running and chasing"}]
+    busy = dict(hider_reward=0.4, num_box_lock_prep=1.0, max_box_move_prep=2.0)
+    assert tracker.update(record(1, **busy, hiders_sealed_prep=0.2)) == []
+    assert [s["name"] for s in tracker.update(record(2, **busy, hiders_sealed_prep=0.6))] == [
+        "fort building"]
 
 
 @pytest.mark.parametrize("rise, chasing", [(0.17, False), (0.19, True)])
@@ -263,3 +272,13 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
     assert len(rows) == 1 and "| second | 960 | " in rows[0]
     assert f"{second['episodes'] + source.episodes:,}" in rows[0]
     assert f"(from {source_run.checkpoint_path})" in rows[0]
+
+
+def test_metrics_gain_a_column_when_a_resumed_run_records_a_new_statistic(tmp_path):
+    run = sp.RunFolder(str(tmp_path / "run"))
+    run.append_metrics({"update": 1, "steps": 10, "hider_reward": 0.5})  # an older selfplay.py
+    run.append_metrics({"update": 2, "steps": 20, "hider_reward": 0.25, "hiders_sealed_prep": 1.0})
+    run.append_metrics({"update": 3, "steps": 30, "hider_reward": 0.0})  # and back again
+    rows = sp.read_metrics(run.metrics_path)
+    assert [r["hiders_sealed_prep"] for r in rows] == ["", "1.0", ""]
+    assert [r["hider_reward"] for r in rows] == ["0.5", "0.25", "0.0"]
