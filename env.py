@@ -816,6 +816,14 @@ class HideAndSeek:
 
     # -- the two calls a trainer makes ----------------------------------------------------------
 
+    def __setstate__(self, state):
+        """Unpickling (selfplay.py's checkpoints hold the worlds): a world pickled by an older
+        env.py lacks the statistics added since; they start at 0 for the episodes under way."""
+        self.__dict__.update(state)
+        for key in STAT_KEYS:
+            if key.endswith("_prep"):
+                self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
+
     def reset(self, seed=None):
         """New episodes in every world (a new random stream if seed is given). Returns obs."""
         if seed is not None or not hasattr(self, "rng"):

@@ -9,6 +9,7 @@ env.start_episodes([0]) (and env.t set past the preparation phase where a test n
 
 import dataclasses
 import math
+import pickle
 from collections import deque
 
 import numpy as np
@@ -545,3 +546,12 @@ def test_pettingzoo_parallel_api():
 def test_preset_dataclass_is_accepted_as_well_as_a_name():
     env = HideAndSeek(Preset("mine", horizon=10), 1, seed=0)
     assert env.preset.horizon == 10 and env.prep_steps == 4
+
+
+def test_worlds_pickled_before_a_statistic_was_added_still_play():
+    env = HideAndSeek("fort", 2, seed=3)
+    del env.prep_stats["hiders_sealed_prep"]  # as pickled by an env.py without it
+    restored = pickle.loads(pickle.dumps(env))
+    for _ in range(restored.preset.horizon):
+        _, _, dones, info = restored.step(idle(restored))
+    assert dones.all() and len(info["episodes"]["hiders_sealed_prep"]) == 2
