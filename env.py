@@ -708,12 +708,15 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
                 continue
             has_hider |= team[w, a] == HIDERS
             has_seeker |= team[w, a] == SEEKERS
-            if team[w, a] == SEEKERS:
-                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)
-                if not seen[i, j]:  # an agent's own cell counts as free (it stands there)
-                    seen[i, j] = True
-                    queue[tail] = i * n + j
-                    tail += 1
+            if team[w, a] == SEEKERS:  # the fill starts from the free cells next to a
+                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)  # seeker (one
+                for di in range(-1, 2):  # touching two walls stands on a blocked cell)
+                    for dj in range(-1, 2):
+                        u, v = i + di, j + dj
+                        if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
+                            seen[u, v] = True
+                            queue[tail] = u * n + v
+                            tail += 1
         while head < tail:
             i, j = queue[head] // n, queue[head] % n
             head += 1
@@ -727,10 +730,11 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
         for a in range(n_agents):
             if kind[w, a] == AGENT and team[w, a] == HIDERS:
                 i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)
-                for di, dj in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):  # its cell, or next
-                    u, v = i + di, j + dj  # to it (the hider's own cell may touch a wall)
-                    if 0 <= u < n and 0 <= v < n and seen[u, v]:
-                        sealed = False
+                for di in range(-1, 2):  # reached: a cell next to it (the same reason)
+                    for dj in range(-1, 2):
+                        u, v = i + di, j + dj
+                        if 0 <= u < n and 0 <= v < n and seen[u, v]:
+                            sealed = False
         out[w] = sealed
     return out
 

@@ -392,6 +392,12 @@ def test_an_open_door_lets_the_seeker_walk_to_the_hider():
     assert not sealed_with_cube_at(None, None)
 
 
+def test_agents_touching_two_walls_can_still_meet_through_an_open_door():
+    """Both agents stand in corners, touching two walls each: their own cells are blocked."""
+    env, _ = staged("fort", hiders=[(5.8, 0.2, 0)], seekers=[(0.2, 5.8, 0)], walls=ROOM_WALLS)
+    assert not env.sealed_off(np.array([0]))[0]
+
+
 @pytest.mark.parametrize("shift, sealed", [(0.0, True), (0.2, True), (0.5, False), (0.7, False)])
 def test_a_cube_seals_the_door_unless_it_leaves_an_agent_wide_gap(shift, sealed):
     """Slid along the wall by `shift`, the cube leaves a gap of shift - 0.05 m between its edge
