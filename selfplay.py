@@ -653,7 +653,8 @@ def origin_of(source, path):
     """What a run started from `source` (loaded from `path`) inherits: the stages its whole
     lineage found, each marked with the checkpoint it came through, and the cumulative counts."""
     before = source.origin or {"steps": 0, "episodes": 0, "seconds": 0.0}
-    stages = [dict(stage, inherited=stage.get("inherited", path)) for stage in source.stages.reached]
+    stages = [dict(stage, inherited=stage.get("inherited", path))
+              for stage in source.stages.reached]
     return {"checkpoint": path, "game": source.config.game,
             "steps": before["steps"] + source.steps,
             "episodes": before["episodes"] + source.episodes,

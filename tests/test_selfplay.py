@@ -247,8 +247,9 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
     """--init: the tracker tests the stage after the source's last, and the results table
     counts the source's world-steps and episodes with the new run's."""
     second_may_pass = [False]
-    monkeypatch.setattr(sp, "STAGES", (("first", "passes at once", lambda s, f, p: True),
-                                       ("second", "when allowed", lambda s, f, p: second_may_pass[0])))
+    stages = (("first", "passes at once", lambda s, f, p: True),
+              ("second", "when allowed", lambda s, f, p: second_may_pass[0]))
+    monkeypatch.setattr(sp, "STAGES", stages)
     source = sp.Trainer(tiny_config(total_steps=480), "cpu")
     source_run = sp.RunFolder(str(tmp_path / "source"))
     sp.train(source, source_run, write_gif=False, quiet=True)
