@@ -735,7 +735,8 @@ def tile(images):
 
 def plot_run(run_path, out=None):
     """The paper's figure 3 for one run: team rewards, then how far boxes and ramps moved and
-    how many were locked (in preparation and at the end), with the stages shaded."""
+    how many were locked (in preparation and at the end), with the stages shaded; and ours, the
+    share of episodes in which the hiders were sealed off when preparation ended."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -751,12 +752,13 @@ def plot_run(run_path, out=None):
               ("box movement (m)", [("max_box_move_prep", "in preparation"), ("max_box_move", "at the end")]),
               ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"), ("max_ramp_move", "at the end")]),
               ("objects locked", [("num_box_lock_prep", "boxes, preparation"), ("num_box_lock", "boxes, end"),
-                                  ("num_ramp_lock_prep", "ramps, preparation"), ("num_ramp_lock", "ramps, end")])]
+                                  ("num_ramp_lock_prep", "ramps, preparation"), ("num_ramp_lock", "ramps, end")]),
+              ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation")])]
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)
         stages = [stage for stage in json.load(open(stages_path)) if "inherited" not in stage]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 10), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 12), sharex=True)
     for ax, (title, series) in zip(axes, panels):
         for key, label in series:
             ax.plot(steps, smooth(column(key)), label=label)
