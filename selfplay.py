@@ -38,6 +38,7 @@ Axes: W worlds, A agents per world, N = W * A agent rows, T steps per rollout.
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -444,9 +445,10 @@ STAGES = (
 
 
 def mean_of_finite(values):
-    """Mean of the finite values (an update in which no episode ended records NaN), or NaN."""
+    """Mean of the finite values (an update in which no episode ended records NaN; rows written
+    before a statistic existed leave it empty), or NaN when they are fewer than half."""
     finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
+    return sum(finite) / len(finite) if finite and 2 * len(finite) >= len(values) else math.nan
 
 
 class StageTracker:
@@ -542,25 +544,23 @@ class RunFolder:
             header = next(csv.reader(f), [])
         wider = header + [k for k in keys if k not in header]
         if wider != header:
-            rows = read_metrics(self.metrics_path)
-            with open(self.metrics_path + ".tmp", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=wider, restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(self.metrics_path + ".tmp", self.metrics_path)
+            self.rewrite_metrics(wider, read_metrics(self.metrics_path))
         return wider
 
     def keep_metrics_until(self, update):
         """On resume: drop rows written after the checkpoint (they will be written again)."""
         if os.path.exists(self.metrics_path):
             rows = read_metrics(self.metrics_path)
-            with open(self.metrics_path + ".tmp", "w", newline="") as f:
-                kept = [r for r in rows if int(r["update"]) <= update]
-                if kept:
-                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                    writer.writeheader()
-                    writer.writerows(kept)
-            os.replace(self.metrics_path + ".tmp", self.metrics_path)
+            with open(self.metrics_path, newline="") as f:
+                header = next(csv.reader(f), [])
+            self.rewrite_metrics(header, [r for r in rows if int(r["update"]) <= update])
+
+    def rewrite_metrics(self, fields, rows):
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.metrics_path, text.getvalue().encode())
 
     def write_stages(self, stages):
         atomic_write(os.path.join(self.path, "stages.json"), json.dumps(stages, indent=2).encode())
@@ -825,10 +825,11 @@ def results_rows(run_paths, machine, root="."):
         for stage in json.load(open(stages_path)) if os.path.exists(stages_path) else []:
             if "inherited" in stage:
                 continue
+            seconds = before["seconds"] + stage["seconds"]
             rows.append(f"| {config['game']} | {stage['name']} | "
                         f"{before['steps'] + stage['steps']:,} | "
                         f"{before['episodes'] + stage['episodes']:,} | "
-                        f"{format_time(before['seconds'] + stage['seconds'])} | {machine} | {name} |")
+                        f"{format_time(seconds)} | {machine} | {name} |")
     return "\n".join(rows)
 
 

@@ -398,26 +398,34 @@ def test_agents_touching_two_walls_can_still_meet_through_an_open_door():
     assert not env.sealed_off(np.array([0]))[0]
 
 
-@pytest.mark.parametrize("shift, sealed", [(0.0, True), (0.2, True), (0.5, False), (0.7, False)])
-def test_a_cube_seals_the_door_unless_it_leaves_an_agent_wide_gap(shift, sealed):
-    """Slid along the wall by `shift`, the cube leaves a gap of shift - 0.05 m between its edge
-    and the door's: an agent (0.3 m across) passes iff the gap is at least 0.3 m."""
-    assert sealed_with_cube_at(FLUSH_X, 1.5 + shift) == sealed
+# An agent (0.3 m across) passes a gap of at least 0.3 m. On the 5 cm grid the answer is exact
+# to within a cell, leaning towards sealed: gaps up to 0.32 m count as sealed, from 0.33 m open.
+@pytest.mark.parametrize("gap, sealed", [(-0.05, True), (0.15, True), (0.25, True),
+                                         (0.35, False), (0.45, False)])
+def test_a_cube_slid_along_the_wall_seals_the_door_until_an_agent_fits_past(gap, sealed):
+    """Slid along the wall by s, the cube leaves a gap of s - 0.05 m beside the door's edge."""
+    assert sealed_with_cube_at(FLUSH_X, 1.5 + gap + 0.05) == sealed
 
 
-@pytest.mark.parametrize("gap, sealed", [(0.1, True), (0.45, False)])
+@pytest.mark.parametrize("gap, sealed", [(0.1, True), (0.25, True), (0.35, False), (0.45, False)])
 def test_a_cube_away_from_the_wall_seals_only_a_gap_narrower_than_an_agent(gap, sealed):
     assert sealed_with_cube_at(FLUSH_X + gap, 1.5) == sealed
 
 
-def test_sealed_at_the_end_of_preparation_is_an_episode_statistic():
+@pytest.mark.parametrize("closed_after, sealed", [(2, 1), (3, 0)])
+def test_sealed_is_read_when_preparation_ends(closed_after, sealed):
+    """The cube starts 0.5 m into the room and is put in the doorway after `closed_after` of
+    the episode's 6 steps: in time for the end of preparation (step 3), or just too late."""
     game = dataclasses.replace(PRESETS["fort"], name="sealed", horizon=6, prep_fraction=0.5)
     env, _ = staged(game, hiders=[(4.5, 1.5, 0)], seekers=[(1, 4, 0)],
-                    objects=[(BOX, FLUSH_X, 1.5, 0.0, CUBE)], walls=ROOM_WALLS,
+                    objects=[(BOX, FLUSH_X + 0.5, 1.5, 0.0, CUBE)], walls=ROOM_WALLS,
                     after_prep=False, auto_reset=False)
-    for _ in range(game.horizon):
+    cube = env.n_agents
+    for t in range(game.horizon):
+        if t == closed_after:
+            env.world.pos[0, cube] = (FLUSH_X, 1.5)
         _, _, dones, info = env.step(idle(env))
-    assert dones[0] and info["episodes"]["hiders_sealed_prep"].tolist() == [1]
+    assert dones[0] and info["episodes"]["hiders_sealed_prep"].tolist() == [sealed]
 
 
 def test_statistics_record_how_high_a_seeker_climbed():

@@ -116,11 +116,24 @@ def test_stage_tracker_labels_scripted_statistics_in_order():
 
 def test_boxes_moved_and_locked_without_sealing_the_hiders_are_no_fort():
     tracker = sp.StageTracker(window=1)
+    tracker.update(record(1))  # the untrained baseline
     tracker.reached = [{"name": "running and chasing"}]
     busy = dict(hider_reward=0.4, num_box_lock_prep=1.0, max_box_move_prep=2.0)
-    assert tracker.update(record(1, **busy, hiders_sealed_prep=0.2)) == []
-    assert [s["name"] for s in tracker.update(record(2, **busy, hiders_sealed_prep=0.6))] == [
+    assert tracker.update(record(2, **busy, hiders_sealed_prep=0.2)) == []
+    assert [s["name"] for s in tracker.update(record(3, **busy, hiders_sealed_prep=0.6))] == [
         "fort building"]
+
+
+def test_a_statistic_missing_from_most_of_the_window_is_not_averaged():
+    """A run resumed by a newer selfplay.py has rows without the new statistic: the stage
+    tests wait until it fills half the window rather than read one update as ten."""
+    tracker = sp.StageTracker(window=4)
+    tracker.update(record(0))
+    tracker.reached = [{"name": "running and chasing"}]
+    fort = dict(hider_reward=0.4, hiders_sealed_prep=1.0)
+    old = [record(u, hider_reward=0.4, hiders_sealed_prep=math.nan) for u in (1, 2, 3)]
+    assert [tracker.update(r) for r in old + [record(4, **fort)]] == [[], [], [], []]
+    assert [s["name"] for s in tracker.update(record(5, **fort))] == ["fort building"]
 
 
 @pytest.mark.parametrize("rise, chasing", [(0.17, False), (0.19, True)])
