@@ -689,7 +689,8 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
     n = int(round((arena + 2 * SEAL_MARGIN) / SEAL_CELL))
     out = np.zeros(W, np.bool_)
     blocked = np.zeros((n, n), np.bool_)
-    queue = np.zeros(n * n, np.int64)
+    seen = np.zeros((n, n), np.bool_)
+    queue = np.zeros(n * n, np.int64)  # cells i * n + j, in the order the fill reaches them
     for w in range(W):
         blocked[:] = False
         for m in range(walls.shape[1]):
@@ -700,7 +701,7 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
             if kind[w, b] == BOX:
                 block_rectangle(blocked, pos[w, b, 0], pos[w, b, 1], half[w, b, 0],
                                 half[w, b, 1], angle[w, b], radius)
-        seen = np.zeros((n, n), np.bool_)  # reached by the flood fill
+        seen[:] = False  # reached by the flood fill
         head = tail = 0
         has_hider = has_seeker = False
         for a in range(n_agents):
@@ -712,20 +713,12 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
                 i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)  # seeker (one
                 for di in range(-1, 2):  # touching two walls stands on a blocked cell)
                     for dj in range(-1, 2):
-                        u, v = i + di, j + dj
-                        if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
-                            seen[u, v] = True
-                            queue[tail] = u * n + v
-                            tail += 1
+                        tail = visit(seen, blocked, queue, tail, i + di, j + dj)
         while head < tail:
             i, j = queue[head] // n, queue[head] % n
             head += 1
             for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                u, v = i + di, j + dj
-                if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
-                    seen[u, v] = True
-                    queue[tail] = u * n + v
-                    tail += 1
+                tail = visit(seen, blocked, queue, tail, i + di, j + dj)
         sealed = has_hider and has_seeker
         for a in range(n_agents):
             if kind[w, a] == AGENT and team[w, a] == HIDERS:
@@ -737,6 +730,18 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
                             sealed = False
         out[w] = sealed
     return out
+
+
+@njit(cache=True)
+def visit(seen, blocked, queue, tail, u, v):
+    """Mark cell (u, v) reached and queue it, if it is on the grid, free and new; returns the
+    queue's new length."""
+    n = seen.shape[0]
+    if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
+        seen[u, v] = True
+        queue[tail] = u * n + v
+        return tail + 1
+    return tail
 
 
 @njit(cache=True)

@@ -420,7 +420,7 @@ def make_record(trainer, rollout, ended, diagnostics, update_start):
 # Each stage here is a test on the statistics averaged over the last `stage_window` updates
 # (`s`), some against the average of the run's first window (`first`, the untrained policy); a
 # stage is recorded the first time its test passes, after the stages before it. The thresholds
-# are ours: a box moved 1 m is a box used, a lock in half of the episodes is a habit, and
+# are ours: an object moved 1 m is an object used, half of the episodes is a habit, and
 # seekers that see a hider on 15% more of the steps after preparation than at the start have
 # learnt to chase. A seeker earns +1 or -1 on each of those steps and 0 in preparation, so that
 # is a rise of 2 x 0.15 x `paid` in its reward per step, `paid` being the share of steps after
