@@ -503,6 +503,7 @@ class RunFolder:
         self.path = path
         self.checkpoint_path = os.path.join(path, "checkpoint.pt")
         self.metrics_path = os.path.join(path, "metrics.csv")
+        self.fields = None  # metrics.csv's header, once read or written
         os.makedirs(path, exist_ok=True)
         self.tensorboard = None
         try:  # optional: `pip install tensorboard`, then `tensorboard --logdir runs`
@@ -540,10 +541,10 @@ class RunFolder:
         the new column empty)."""
         if not os.path.exists(self.metrics_path):
             return keys
-        with open(self.metrics_path, newline="") as f:
-            header = next(csv.reader(f), [])
-        wider = header + [k for k in keys if k not in header]
-        if wider != header:
+        if self.fields is None:  # read once: this run folder is the file's only writer
+            self.fields = metrics_header(self.metrics_path)
+        wider = self.fields + [k for k in keys if k not in self.fields]
+        if wider != self.fields:
             self.rewrite_metrics(wider, read_metrics(self.metrics_path))
         return wider
 
@@ -551,9 +552,8 @@ class RunFolder:
         """On resume: drop rows written after the checkpoint (they will be written again)."""
         if os.path.exists(self.metrics_path):
             rows = read_metrics(self.metrics_path)
-            with open(self.metrics_path, newline="") as f:
-                header = next(csv.reader(f), [])
-            self.rewrite_metrics(header, [r for r in rows if int(r["update"]) <= update])
+            self.rewrite_metrics(metrics_header(self.metrics_path),
+                                 [r for r in rows if int(r["update"]) <= update])
 
     def rewrite_metrics(self, fields, rows):
         text = io.StringIO(newline="")
@@ -561,6 +561,7 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(self.metrics_path, text.getvalue().encode())
+        self.fields = list(fields)
 
     def write_stages(self, stages):
         atomic_write(os.path.join(self.path, "stages.json"), json.dumps(stages, indent=2).encode())
@@ -574,6 +575,11 @@ def read_origin(run_path):
     """A run's origin.json (what came before a run started with --init), or None."""
     path = os.path.join(run_path, "origin.json")
     return json.load(open(path)) if os.path.exists(path) else None
+
+
+def metrics_header(path):
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
 
 
 def read_metrics(path):
