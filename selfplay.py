@@ -18,8 +18,9 @@ Reading order
     3. `collect_rollout`: T steps of W worlds with the policy, into a ppo.Rollout.
     4. `StageTracker`: how the stages are read from the statistics.
     5. Run folders and checkpoints (`RunFolder`, `save_checkpoint`, `load_checkpoint`).
-    6. The sub-commands: `render` (GIFs), `plot` (the paper's figure 3 for a run), `results`
-       (the table of stages reached), `stages` (read them again), `--bench`.
+    6. The sub-commands: `render` (GIFs), `eval` (a policy's statistics), `plot` (the paper's
+       figure 3 for a run), `results` (the table of stages reached), `stages` (read them
+       again), `--bench`.
 
 Run it
     python selfplay.py train --preset tiny                 # a short run; ends by writing a GIF
@@ -27,6 +28,7 @@ Run it
     python selfplay.py train --preset fort --init runs/tiny-0/checkpoint.pt   # climb the ladder
     python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
+    python selfplay.py eval runs/tiny-0                     # its statistics over 512 episodes
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
     python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py stages runs/tiny-0                   # stages read again from metrics.csv
@@ -703,30 +705,59 @@ def format_time(seconds):
 
 
 @torch.no_grad()
-def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None):
-    """One episode in each of n_worlds worlds, tiled into one GIF: greedy actions by default,
-    sampled with `sample`. `ppo` supplies the observation normaliser the network was trained
-    with."""
+def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None):
+    """One episode in each of n_worlds worlds of config.game, started together: greedy actions
+    by default, sampled with `sample` (as in training). `ppo` supplies the observation
+    normaliser the network was trained with. on_frame(env) is called at the start and after
+    every step but the last (the worlds have reset by then). Returns env.py's statistics of the
+    n_worlds episodes (info["episodes"] of the last step)."""
     env = game.HideAndSeek(config.game, n_worlds, seed)
     obs, n = env.reset(), n_worlds * env.n_agents
     device = next(model.parameters()).device
     state = model.initial_state(n)
     starts = torch.ones(n, dtype=torch.bool, device=device)
-    frames = [tile([env.render(w) for w in range(n_worlds)])]
-    done = False
-    while not done:
-        x = to_torch(obs, device)
-        if ppo is not None:
-            x = ppo.normalise_obs(x, update_stats=False)
-        dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
-        actions = (dist.sample() if sample else dist.mode())[0]
-        obs, _, dones, _ = env.step(actions.cpu().numpy().reshape(n_worlds, env.n_agents, 5))
-        done = bool(dones.any())  # every world starts together and has the same horizon
-        starts = torch.zeros_like(starts)
-        if not done:  # (after the last step the worlds have already reset)
-            frames.append(tile([env.render(w) for w in range(n_worlds)]))
+    if on_frame is not None:
+        on_frame(env)
+    with torch.inference_mode():
+        for t in range(env.preset.horizon):  # every world has the same horizon
+            x = to_torch(obs, device)
+            if ppo is not None:
+                x = ppo.normalise_obs(x, update_stats=False)
+            dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
+            actions = (dist.sample() if sample else dist.mode())[0]
+            obs, _, dones, info = env.step(actions.cpu().numpy().reshape(n_worlds,
+                                                                          env.n_agents, 5))
+            starts = torch.zeros_like(starts)
+            if on_frame is not None and not dones.any():
+                on_frame(env)
+    assert dones.all(), "worlds that start together end together"
+    return info["episodes"]
+
+
+def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None):
+    """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
+    frames = []
+    play_episodes(model, config, n_worlds, seed, sample, ppo,
+                  on_frame=lambda env: frames.append(tile([env.render(w)
+                                                           for w in range(n_worlds)])))
     write_gif(out, frames)
     return out
+
+
+def evaluate(trainer, n_worlds=512, seed=0, sample=False):
+    """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged: what
+    the stage tracker reads, but from the greedy policy (or, with `sample`, the stochastic one
+    that training runs) and without the seekers' and hiders' learning in between. Rewards are
+    per step, preparation included, as in metrics.csv."""
+    episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
+                             trainer.ppo)
+    horizon = game.get_preset(trainer.config.game).horizon
+    result = {"episodes": len(episodes["world"]),
+              "hider_reward": float(np.mean(episodes["hider_return"])) / horizon,
+              "seeker_reward": float(np.mean(episodes["seeker_return"])) / horizon}
+    for key in STAT_KEYS + ("max_seeker_height",):
+        result[key] = float(np.mean(episodes[key]))
+    return result
 
 
 def tile(images):
@@ -948,6 +979,12 @@ def main(argv=None):
     r.add_argument("--worlds", type=int, default=4)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
+    e = sub.add_parser("eval", help="behaviour statistics of a trained policy over fresh "
+                       "episodes (greedy, or sampled as in training)")
+    e.add_argument("source", metavar="RUN_OR_CHECKPOINT")
+    e.add_argument("--worlds", type=int, default=512, help="episodes, one per world")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
     p.add_argument("run")
     p.add_argument("--out", default=None)
@@ -974,6 +1011,15 @@ def main(argv=None):
                               args.seed, args.sample, ppo=trainer.ppo)
         print(f"wrote {out}")
         return out
+    if args.command == "eval":
+        if args.worlds < 1:
+            raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
+        trainer = load_checkpoint(args.source, device)
+        torch.manual_seed(args.seed)  # the sampled actions, when --sample
+        result = evaluate(trainer, args.worlds, args.seed, args.sample)
+        for key, value in result.items():
+            print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")
+        return result
     if args.command == "plot":
         print(f"wrote {plot_run(args.run, args.out)}")
         return None

@@ -166,6 +166,19 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
+def test_eval_averages_one_whole_episode_per_world(tmp_path):
+    trainer = sp.Trainer(tiny_config(total_steps=160), "cpu")
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    raw = sp.play_episodes(trainer.ppo.model, trainer.config, 3, seed=5, ppo=trainer.ppo)
+    horizon = sp.game.get_preset("tiny").horizon
+    assert list(raw["world"]) == [0, 1, 2] and list(raw["length"]) == [horizon] * 3
+    result = sp.main(["eval", str(tmp_path / "run"), "--worlds", "3", "--seed", "5"])
+    assert result["episodes"] == 3
+    assert result["hider_reward"] == pytest.approx(raw["hider_return"].mean() / horizon)
+    for key in sp.STAT_KEYS:
+        assert result[key] == pytest.approx(raw[key].mean()), key
+
+
 def test_metrics_csv_has_every_column(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
@@ -193,6 +206,7 @@ def test_progress_line_shows_steps_speed_episodes_rewards_and_stage(capsys):
     (["train", "--set", "n_worlds=abc"], "expected a int"),
     (["train", "--set", "ppo.nothing=1"], "unknown setting"),
     (["render", "no/such/run"], "no checkpoint"),
+    (["eval", "no/such/run", "--worlds", "0"], "--worlds must be at least 1, got 0"),
 ])
 def test_bad_command_lines_are_clear_errors_before_any_work(argv, message, tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
