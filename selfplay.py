@@ -39,6 +39,7 @@ Axes: W worlds, A agents per world, N = W * A agent rows, T steps per rollout.
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -186,7 +187,8 @@ def check_config(config):
 
 
 def config_from_dict(d):
-    return TrainConfig(**{**d, "network": NetworkSizes(**d["network"]), "ppo": PPOConfig(**d["ppo"])})
+    return TrainConfig(**{**d, "network": NetworkSizes(**d["network"]),
+                          "ppo": PPOConfig(**d["ppo"])})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,7 +592,8 @@ def read_metrics(path):
 
 
 def atomic_write(path, data):
-    """Write to a temporary file, then rename: a crash leaves the old file or the new, never half."""
+    """Write to a temporary file, then rename: a crash leaves the old file or the new, never
+    half of one."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -704,27 +707,30 @@ def format_time(seconds):
 # ---------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
-    by default, sampled with `sample` (as in training). `ppo` supplies the observation
-    normaliser the network was trained with. on_frame(env) is called at the start and after
-    every step but the last (the worlds have reset by then). Returns env.py's statistics of the
-    n_worlds episodes (info["episodes"] of the last step)."""
+    by default, sampled with `sample` (as in training; `seed` seeds the sampling too). `ppo`
+    supplies the observation normaliser the network was trained with, and its autocast.
+    on_frame(env) is called at the start and after every step but the last (the worlds have
+    reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
+    the last step: a dict of 1-D arrays [n_worlds])."""
     env = game.HideAndSeek(config.game, n_worlds, seed)
     obs, n = env.reset(), n_worlds * env.n_agents
     device = next(model.parameters()).device
     state = model.initial_state(n)
     starts = torch.ones(n, dtype=torch.bool, device=device)
+    autocast = ppo.autocast if ppo is not None else contextlib.nullcontext
     if on_frame is not None:
         on_frame(env)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the sampled actions; the caller's random stream is left as it was
         for t in range(env.preset.horizon):  # every world has the same horizon
             x = to_torch(obs, device)
             if ppo is not None:
                 x = ppo.normalise_obs(x, update_stats=False)
-            dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
-            actions = (dist.sample() if sample else dist.mode())[0]
+            with autocast():
+                dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
+            actions = (dist.sample() if sample else dist.mode())[0]  # [N, 5]
             obs, _, dones, info = env.step(actions.cpu().numpy().reshape(n_worlds,
                                                                           env.n_agents, 5))
             starts = torch.zeros_like(starts)
@@ -737,24 +743,28 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
 def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
-    play_episodes(model, config, n_worlds, seed, sample, ppo,
-                  on_frame=lambda env: frames.append(tile([env.render(w)
-                                                           for w in range(n_worlds)])))
+
+    def add_frame(env):
+        frames.append(tile([env.render(w) for w in range(n_worlds)]))
+
+    play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame)
     write_gif(out, frames)
     return out
 
 
 def evaluate(trainer, n_worlds=512, seed=0, sample=False):
-    """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged: what
-    the stage tracker reads, but from the greedy policy (or, with `sample`, the stochastic one
-    that training runs) and without the seekers' and hiders' learning in between. Rewards are
-    per step, preparation included, as in metrics.csv."""
+    """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
+    of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
+    (or, with `sample`, the stochastic one that training runs) and without learning in between.
+    Rewards are per agent-step of the team, preparation included, as in metrics.csv."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo)
     horizon = game.get_preset(trainer.config.game).horizon
-    result = {"episodes": len(episodes["world"]),
-              "hider_reward": float(np.mean(episodes["hider_return"])) / horizon,
-              "seeker_reward": float(np.mean(episodes["seeker_return"])) / horizon}
+    result = {"episodes": len(episodes["world"])}
+    for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
+        size = episodes[f"n_{team}s"]
+        result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
+                                         / (size.sum() * horizon))
     for key in STAT_KEYS + ("max_seeker_height",):
         result[key] = float(np.mean(episodes[key]))
     return result
@@ -784,12 +794,17 @@ def plot_run(run_path, out=None):
         raise FileNotFoundError(f"no metrics.csv in {run_path!r}: is it a run folder?")
     rows = read_metrics(metrics_path)
     steps = np.array([float(r["steps"]) for r in rows])
-    column = lambda k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows])
+    column = lambda k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan
+                                 for r in rows])
     panels = [("reward per step", [("hider_reward", "hiders"), ("seeker_reward", "seekers")]),
-              ("box movement (m)", [("max_box_move_prep", "in preparation"), ("max_box_move", "at the end")]),
-              ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"), ("max_ramp_move", "at the end")]),
-              ("objects locked", [("num_box_lock_prep", "boxes, preparation"), ("num_box_lock", "boxes, end"),
-                                  ("num_ramp_lock_prep", "ramps, preparation"), ("num_ramp_lock", "ramps, end")]),
+              ("box movement (m)", [("max_box_move_prep", "in preparation"),
+                                    ("max_box_move", "at the end")]),
+              ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"),
+                                     ("max_ramp_move", "at the end")]),
+              ("objects locked", [("num_box_lock_prep", "boxes, preparation"),
+                                  ("num_box_lock", "boxes, end"),
+                                  ("num_ramp_lock_prep", "ramps, preparation"),
+                                  ("num_ramp_lock", "ramps, end")]),
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation")])]
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
@@ -808,7 +823,8 @@ def plot_run(run_path, out=None):
         axes[0].annotate(stage["name"], (stage["steps"], 1.0), xycoords=("data", "axes fraction"),
                          rotation=90, va="top", fontsize=8)
     axes[-1].set_xlabel("world-steps")
-    fig.suptitle(f"{os.path.basename(os.path.normpath(run_path))}: rewards and behaviour statistics")
+    name = os.path.basename(os.path.normpath(run_path))
+    fig.suptitle(f"{name}: rewards and behaviour statistics")
     fig.tight_layout()
     out = out or os.path.join(run_path, "plot.png")
     fig.savefig(out, dpi=100)
@@ -881,8 +897,8 @@ def bench(config, device, updates=3):
     seconds = time.time() - start
     agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.envs[0].n_agents
     print(f"preset {config.game}: W={config.n_worlds} T={config.rollout_steps} "
-          f"A={trainer.envs[0].n_agents} overlap {config.overlap} network {config.network} device {device} "
-          f"torch threads {torch.get_num_threads()}")
+          f"A={trainer.envs[0].n_agents} overlap {config.overlap} network {config.network} "
+          f"device {device} torch threads {torch.get_num_threads()}")
     print(f"train agent-steps/s: {agent_steps / seconds:,.0f}")
 
 
@@ -1015,7 +1031,6 @@ def main(argv=None):
         if args.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_checkpoint(args.source, device)
-        torch.manual_seed(args.seed)  # the sampled actions, when --sample
         result = evaluate(trainer, args.worlds, args.seed, args.sample)
         for key, value in result.items():
             print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")

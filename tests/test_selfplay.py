@@ -9,6 +9,7 @@ import math
 import os
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 import torch
 
@@ -166,17 +167,32 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
-def test_eval_averages_one_whole_episode_per_world(tmp_path):
-    trainer = sp.Trainer(tiny_config(total_steps=160), "cpu")
-    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
-    raw = sp.play_episodes(trainer.ppo.model, trainer.config, 3, seed=5, ppo=trainer.ppo)
-    horizon = sp.game.get_preset("tiny").horizon
-    assert list(raw["world"]) == [0, 1, 2] and list(raw["length"]) == [horizon] * 3
-    result = sp.main(["eval", str(tmp_path / "run"), "--worlds", "3", "--seed", "5"])
-    assert result["episodes"] == 3
-    assert result["hider_reward"] == pytest.approx(raw["hider_return"].mean() / horizon)
-    for key in sp.STAT_KEYS:
-        assert result[key] == pytest.approx(raw[key].mean()), key
+def test_eval_reports_what_stepping_the_env_by_hand_gives(tmp_path):
+    sp.train(sp.Trainer(tiny_config(total_steps=160), "cpu"),
+             sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    result = sp.main(["--device", "cpu", "eval", str(tmp_path / "run"), "--worlds", "3",
+                      "--seed", "5"])
+    # By hand: the greedy policy in 3 worlds of HideAndSeek("tiny", 3, seed=5), one episode,
+    # rewards averaged over the team's agent-steps as metrics.csv does.
+    trained = sp.load_checkpoint(str(tmp_path / "run"))
+    model, ppo = trained.ppo.model, trained.ppo
+    env = sp.game.HideAndSeek("tiny", 3, seed=5)
+    obs, n, team = env.reset(), 3 * env.n_agents, env.team.copy()  # team: [W, A]
+    state, starts = model.initial_state(n), torch.ones(n, dtype=torch.bool)
+    rewards = []
+    with torch.no_grad():
+        for _ in range(env.preset.horizon):
+            x = ppo.normalise_obs(sp.to_torch(obs, "cpu"), update_stats=False)
+            dist, _, state = model({k: v[None] for k, v in x.items()}, state, starts[None])
+            starts = torch.zeros_like(starts)
+            obs, r, dones, info = env.step(dist.mode()[0].numpy().reshape(3, env.n_agents, 5))
+            rewards.append(r)
+    rewards = np.stack(rewards)  # [T, W, A]
+    assert dones.all() and result["episodes"] == 3
+    assert result["hider_reward"] == pytest.approx(rewards[:, team == sp.HIDERS].mean())
+    assert result["seeker_reward"] == pytest.approx(rewards[:, team == sp.SEEKERS].mean())
+    for key in sp.STAT_KEYS + ("max_seeker_height",):
+        assert result[key] == pytest.approx(info["episodes"][key].mean()), key
 
 
 def test_metrics_csv_has_every_column(tmp_path):
