@@ -91,7 +91,8 @@ PRESETS = {
     "tiny": Preset("tiny", layout="arena", arena=4.0, hiders=(1, 1), seekers=(1, 1),
                    boxes=(1, 1), ramps=0, horizon=40, seeker_spawn="anywhere",
                    box_spawn="anywhere"),
-    # Fort building: the hider and one cube start in the room, whose one door the cube closes.
+    # Fort building: the hider and one cube start in the room, whose one door the cube closes
+    # (trained hiders also wedge it across a corner of the room and shelter behind it).
     # Fully observed, as ZACL's small game (the small network has no memory to recall a seeker
     # that left its cone).
     "fort": Preset("fort", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1), ramps=0, doors=(1, 1),
