@@ -722,8 +722,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     autocast = ppo.autocast if ppo is not None else contextlib.nullcontext
     if on_frame is not None:
         on_frame(env)
-    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the sampled actions; the caller's random stream is left as it was
+    cuda = [device] if device.type == "cuda" else []  # whose random streams to keep apart
+    with torch.inference_mode(), torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)  # the sampled actions; the caller's streams are left as they were
         for t in range(env.preset.horizon):  # every world has the same horizon
             x = to_torch(obs, device)
             if ppo is not None:
