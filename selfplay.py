@@ -725,7 +725,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     cuda = [device] if device.type == "cuda" else []  # whose random streams to keep apart
     with torch.inference_mode(), torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)  # the sampled actions; the caller's streams are left as they were
-        for t in range(env.preset.horizon):  # every world has the same horizon
+        for _ in range(env.preset.horizon):  # every world has the same horizon
             x = to_torch(obs, device)
             if ppo is not None:
                 x = ppo.normalise_obs(x, update_stats=False)
