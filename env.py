@@ -791,6 +791,9 @@ class HideAndSeek:
     |  -> info      | dict              | info["episodes"]: statistics of the episodes that ended |
     | team          | int8 [W, A]       | 0 hider, 1 seeker, -1 padding slot                     |
     | agent_exists  | bool [W, A]       | False for padding slots: they never act, get 0 reward  |
+    | snapshot(w)   | -> physics.World  | copies of worlds w's physical rows (walls included)    |
+    | restore(w, s) |                   | new episodes in worlds w from rows s, bodies at rest   |
+    | replayed      | bool [W]          | the episode under way began from `restore`             |
 
     The end of an episode is terminal: nothing in the observation says how much time is left
     after the preparation phase, and the paper's episodes simply stop, so training should not
@@ -830,6 +833,7 @@ class HideAndSeek:
         """Unpickling (selfplay.py's checkpoints hold the worlds): a world pickled by an older
         env.py lacks the statistics added since; they start at 0 for the episodes under way."""
         self.__dict__.update(state)
+        self.__dict__.setdefault("replayed", np.zeros(self.n_worlds, bool))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -842,6 +846,7 @@ class HideAndSeek:
         self.t = np.zeros(W, np.int64)  # steps taken in the current episode
         self.returns = np.zeros((W, self.n_agents))  # reward summed over the episode
         self.seeker_height = np.zeros(W)  # highest a seeker's feet have been, m
+        self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
@@ -946,6 +951,7 @@ class HideAndSeek:
         self.t[which] = 0
         self.returns[which] = 0.0
         self.seeker_height[which] = 0.0
+        self.replayed[which] = False
         self.spawn_pos[which] = self.world.pos[which]
         part = self.world if len(which) == self.n_worlds else physics.World(
             *(field[which] for field in self.world))
@@ -955,6 +961,31 @@ class HideAndSeek:
         if self.prep_steps == 0:
             self.snapshot_prep(np.isin(np.arange(self.n_worlds), which))
         return self.observe()
+
+    def snapshot(self, worlds):
+        """The physical state of worlds `worlds` (int [n]): a physics.World of copied rows [n, ...],
+        walls included. A start-state curriculum (curriculum.py) keeps these to begin episodes
+        from later on."""
+        return physics.World(*(field[worlds] for field in self.world))  # fancy indexing copies
+
+    def restore(self, worlds, snapshot):
+        """Begin new episodes in `worlds` from `snapshot` (rows of `snapshot(...)`, one per world):
+        the walls, bodies, positions, angles, heights and locks come back; motion and grips do not
+        (every body at rest, nothing held), and the episode starts at step 0 with its preparation
+        phase. Those episodes are marked `replayed`: their statistics describe where the
+        curriculum put the bodies, not what the policy did, and `episode_stats` says so."""
+        worlds = np.asarray(worlds, np.int64)
+        for name, field, rows in zip(physics.World._fields, self.world, snapshot):
+            if rows.shape != (len(worlds),) + field.shape[1:]:
+                raise ValueError(f"snapshot field {name} has shape {rows.shape}, expected "
+                                 f"{(len(worlds),) + field.shape[1:]} for {len(worlds)} worlds of "
+                                 f"this game ({self.preset.name})")
+            field[worlds] = rows
+        for name in ("vel", "spin", "vz", "hold_offset", "hold_angle"):
+            getattr(self.world, name)[worlds] = 0.0
+        self.world.holding[worlds] = -1
+        self.start_episodes(worlds)
+        self.replayed[worlds] = True
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]
@@ -996,7 +1027,8 @@ class HideAndSeek:
         max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use. The keys are
         always there; with no episode ended, every array is empty."""
         stats = {"world": ended, "length": self.t[ended].copy(),
-                 "max_seeker_height": self.seeker_height[ended]}
+                 "max_seeker_height": self.seeker_height[ended],
+                 "replayed": self.replayed[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

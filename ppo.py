@@ -431,6 +431,7 @@ class PPO:
         cfg = self.config
         check_rollout(rollout, cfg.chunk_len)
         advantages, returns, old_values = self._advantages_and_targets(rollout)  # [T, N] each
+        self.advantages = advantages  # kept: a start-state curriculum scores states by them
         batch = self._chunked_batch(rollout, advantages, returns, old_values)  # [L, C, ...]
         records = []
         for epoch in range(cfg.epochs):

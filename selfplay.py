@@ -27,6 +27,7 @@ Run it
     python selfplay.py train --resume runs/tiny-0          # continue exactly where it stopped
     python selfplay.py train --preset fort --init runs/tiny-0/checkpoint.pt   # climb the ladder
     python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
+    python selfplay.py train --preset ramp --set curriculum.share=0.7   # ZACL's start states
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
     python selfplay.py eval runs/tiny-0                     # its statistics over 512 episodes
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
@@ -57,6 +58,7 @@ import torch
 
 import env as game
 from attention import ActorCritic, NetworkSizes
+from curriculum import CurriculumConfig, StartStates, check_curriculum
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
 
@@ -82,6 +84,7 @@ class TrainConfig:
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # off unless share > 0
 
 
 def small_network():
@@ -184,11 +187,15 @@ def check_config(config):
     for name in ("n_worlds", "rollout_steps", "total_steps", "torch_threads", "stage_window"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    check_curriculum(config.curriculum)
 
 
 def config_from_dict(d):
+    """A TrainConfig from its asdict() form (a checkpoint's, config.json's); configs saved before
+    the curriculum existed had none, which is the curriculum switched off."""
     return TrainConfig(**{**d, "network": NetworkSizes(**d["network"]),
-                          "ppo": PPOConfig(**d["ppo"])})
+                          "ppo": PPOConfig(**d["ppo"]),
+                          "curriculum": CurriculumConfig(**d.get("curriculum", {}))})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +234,8 @@ class Trainer:
         self.origin = None  # for a run started with --init: what came before it (`init_from`)
         prep_fraction = game.get_preset(config.game).prep_fraction
         self.stages = StageTracker(config.stage_window, prep_fraction)
+        self.curriculum = (StartStates(config.curriculum, self.rows, A, config.seed)
+                           if config.curriculum.share > 0 else None)  # curriculum.py
 
 
 def train(trainer, run, minutes=None, write_gif=True, quiet=False):
@@ -238,11 +247,14 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
     progress = Progress(cfg.total_steps, trainer.steps, quiet)
     while trainer.steps < cfg.total_steps and not stop.requested:
         update_start = time.time()
-        rollout, ended = collect_rollout(trainer)  # 1. act: T steps of W worlds
+        rollout, ended, replayed = collect_rollout(trainer)  # 1. act: T steps of W worlds
         diagnostics = trainer.ppo.update(rollout)  # 2. learn: one PPO update
+        if trainer.curriculum is not None:  # the states this rollout offered, scored by GAE
+            trainer.curriculum.score(trainer.ppo.advantages.float().cpu().numpy())
         trainer.updates += 1
         trainer.seconds = session_start + time.time() - started
-        record = make_record(trainer, rollout, ended, diagnostics, update_start)  # 3. record
+        record = make_record(trainer, rollout, ended, diagnostics, update_start,
+                             replayed)  # 3. record
         new_stages = trainer.stages.update(record)  # 4. track the stages
         run.append_metrics(record)
         progress.show(record, trainer.stages.current())
@@ -323,7 +335,8 @@ def collect_rollout(trainer):
     """T steps of W worlds. Every agent of both teams acts from the same network. An episode's
     end (the game's horizon) is terminal: nothing is bootstrapped past it. Padding agent slots
     (games whose team sizes vary) are marked invalid, so PPO and the normalisers ignore them.
-    Returns the rollout and the statistics of the episodes that ended in it.
+    Returns the rollout, the statistics of the episodes that ended in it, and which agent rows
+    played an episode begun by the start-state curriculum at each step (bool [T, N]).
 
     The worlds are stepped by one background thread (numba releases the GIL), so the network
     can work meanwhile. With one group that buys nothing: each step waits for the last. With
@@ -333,17 +346,24 @@ def collect_rollout(trainer):
         physics:         | step g0| step g1| step g0| ...      (a step's result is collected
                                                                  just before that group acts)
     """
-    cfg, G = trainer.config, len(trainer.envs)
-    steps, chunk_states, ended = [], [], []
+    cfg, G, curriculum = trainer.config, len(trainer.envs), trainer.curriculum
+    steps, chunk_states, ended, replayed = [], [], [], []
     pending = [None] * G  # each group's step in flight
+    if curriculum is not None:
+        curriculum.plan(cfg.rollout_steps, [env.n_worlds for env in trainer.envs])
     with ThreadPoolExecutor(max_workers=1) as physics:
         for t in range(cfg.rollout_steps):
             if t % cfg.ppo.chunk_len == 0:
                 chunk_states.append(trainer.state)  # the state each 10-step chunk replays from
             steps.append([])
+            replayed.append([])
             for g in range(G):
                 if pending[g] is not None:  # this group's previous step: rewards, next obs
                     receive(trainer, g, pending[g].result(), steps[-2][g], ended)
+                env = trainer.envs[g]
+                if curriculum is not None:  # the worlds it copies as they are now
+                    curriculum.offer(g, t, env)
+                replayed[-1].append(np.repeat(env.replayed, env.n_agents))  # [N_g]
                 obs, dist, value, new_state, valid = act(trainer, g, update_stats=True)
                 actions = dist.sample()[0]  # [N_g, 5]
                 A = trainer.envs[g].n_agents
@@ -360,7 +380,8 @@ def collect_rollout(trainer):
     joined = [join_groups(groups) for groups in steps]  # T dicts of [N, ...]
     rollout = Rollout(**stack_steps(joined), last_values=last_values,
                       chunk_states=torch.stack(chunk_states))  # [T, N, ...], [T / L, N, S]
-    return rollout, merge_episodes(ended)
+    replayed = torch.from_numpy(np.stack([np.concatenate(r) for r in replayed]))  # [T, N]
+    return rollout, merge_episodes(ended), replayed.to(trainer.device)
 
 
 def receive(trainer, g, result, record, ended):
@@ -375,6 +396,9 @@ def receive(trainer, g, result, record, ended):
     trainer.starts = set_rows(trainer.starts, trainer.rows[g], terminated)
     if len(info["episodes"]["world"]):  # the worlds whose episode ended on this step
         ended.append(info["episodes"])
+        if trainer.curriculum is not None:  # some of them begin again from visited states
+            if trainer.curriculum.restart(trainer.envs[g], np.flatnonzero(dones)):
+                trainer.obs[g] = trainer.envs[g].observe()
 
 
 def join_groups(records):
@@ -400,22 +424,28 @@ def merge_episodes(batches):
 STAT_KEYS = game.STAT_KEYS  # the behaviour statistics of env.py's episodes
 
 
-def make_record(trainer, rollout, ended, diagnostics, update_start):
-    """One row of metrics.csv: counters, rewards per team, episode statistics, PPO diagnostics."""
+def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=None):
+    """One row of metrics.csv: counters, rewards per team, episode statistics, PPO diagnostics.
+    Episodes that the start-state curriculum began (`replayed`, bool [T, N] per agent row and
+    step, and the episodes' own flag) count in `episodes` and `episodes_replayed`, but not in the
+    rewards and statistics: those say what the policy does from the game's own starts."""
     team = np.concatenate([env.team.reshape(-1) for env in trainer.envs])
     team = torch.from_numpy(team).to(rollout.rewards.device)  # [N]
     rewards = rollout.rewards  # [T, N]
+    own_rows = torch.ones_like(rewards, dtype=torch.bool) if replayed is None else ~replayed
     n_ended = len(ended["world"]) if ended else 0
+    own = ~ended["replayed"] if n_ended and "replayed" in ended else np.ones(n_ended, bool)
     trainer.episodes += n_ended
     record = {"update": trainer.updates, "steps": trainer.steps, "episodes": trainer.episodes,
               "seconds": round(trainer.seconds, 2),
               "steps_per_second": round(trainer.config.rollout_steps * trainer.config.n_worlds
                                         / max(time.time() - update_start, 1e-9), 1),
-              "hider_reward": rewards[:, team == HIDERS].mean().item(),
-              "seeker_reward": rewards[:, team == SEEKERS].mean().item(),
-              "episodes_ended": n_ended}
+              "hider_reward": rewards[own_rows & (team == HIDERS)].mean().item(),
+              "seeker_reward": rewards[own_rows & (team == SEEKERS)].mean().item(),
+              "episodes_ended": n_ended, "episodes_replayed": int(n_ended - own.sum())}
     for key in STAT_KEYS + ("max_seeker_height",):
-        record[key] = float(np.mean(ended[key])) if n_ended and key in ended else math.nan
+        record[key] = (float(np.mean(ended[key][own])) if own.any() and key in ended
+                       else math.nan)
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -609,7 +639,8 @@ def save_checkpoint(trainer, path):
              "state": trainer.state.cpu(), "starts": trainer.starts.cpu(),
              "torch_rng": torch.get_rng_state(), "steps": trainer.steps,
              "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
-             "stages": trainer.stages.state_dict(), "origin": trainer.origin}
+             "stages": trainer.stages.state_dict(), "origin": trainer.origin,
+             "curriculum": None if trainer.curriculum is None else trainer.curriculum.state_dict()}
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -636,6 +667,8 @@ def load_checkpoint(path, device="cpu"):
         setattr(trainer, name, state[name])
     trainer.stages.load_state_dict(state["stages"])
     trainer.origin = state.get("origin")
+    if trainer.curriculum is not None and state.get("curriculum") is not None:
+        trainer.curriculum.load_state_dict(state["curriculum"])
     return trainer
 
 
@@ -893,7 +926,7 @@ def bench(config, device, updates=3):
     collect_rollout(trainer)  # warm up: numba compiles or loads its cache, torch allocates
     start = time.time()
     for _ in range(updates):
-        rollout, _ = collect_rollout(trainer)
+        rollout, _, _ = collect_rollout(trainer)
         trainer.ppo.update(rollout)
     seconds = time.time() - start
     agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.envs[0].n_agents

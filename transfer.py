@@ -169,6 +169,7 @@ class TaskEnv:
         self.world = physics.make_world(W, self.n_bodies, 2, t.walls)
         self.boxes = slice(FIRST_BOX, FIRST_BOX + t.boxes)
         self.agent_exists = np.ones((W, 1), bool)
+        self.replayed = np.zeros(W, bool)  # no start-state curriculum in the tasks: never
         self.team = np.zeros((W, 1), np.int8)  # the agent is a hider (team flag 1)
         self.obs_sizes = dict(OBS_SIZES)
         self.rng = np.random.default_rng(seed)
@@ -717,13 +718,14 @@ class TaskTrainer:
         self.state = model.initial_state(env.n_worlds)  # [N, S]
         self.starts = torch.ones(env.n_worlds, dtype=torch.bool, device=device)  # [N]
         self.steps = self.episodes = self.updates = 0
+        self.curriculum = None  # the tasks start every episode fresh (selfplay.py's option)
 
 
 def ppo_training(trainer, total_steps, run=None, label=""):
     """Collect, update, record, until total_steps world-steps. Returns the metric rows."""
     rows, start = [], time.time()
     while trainer.steps < total_steps:
-        rollout, ended = selfplay.collect_rollout(trainer)  # 1. act (selfplay.py's collector)
+        rollout, ended, _ = selfplay.collect_rollout(trainer)  # 1. act (selfplay.py's collector)
         diagnostics = trainer.ppo.update(rollout)  # 2. learn
         trainer.updates += 1
         n = len(ended["world"]) if ended else 0

@@ -38,15 +38,21 @@ def test_a_few_updates_of_tiny_change_the_parameters(tmp_path):
 def next_losses(trainer):
     """The diagnostics of one more update, on a copy (the trainer itself is left as it was)."""
     clone = copy.deepcopy(trainer)
-    rollout, _ = sp.collect_rollout(clone)
+    rollout, _, _ = sp.collect_rollout(clone)
     return clone.ppo.update(rollout)
 
 
-def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_run(tmp_path):
-    straight = sp.Trainer(tiny_config(total_steps=480), "cpu")
+@pytest.mark.parametrize("recipe", [[], ["curriculum.share=0.7", "curriculum.offers=8"]],
+                         ids=["plain", "start-state curriculum"])
+def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_run(tmp_path,
+                                                                                   recipe):
+    config = sp.apply_overrides(tiny_config(total_steps=480), recipe)  # tiny's episodes end at
+    straight = sp.Trainer(config, "cpu")  # step 40: the third update plays replayed episodes
     sp.train(straight, sp.RunFolder(str(tmp_path / "straight")), write_gif=False, quiet=True)
+    if recipe:
+        assert len(straight.curriculum) > 0 and straight.envs[0].replayed.any()
 
-    first = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    first = sp.Trainer(config, "cpu")
     interrupted = sp.RunFolder(str(tmp_path / "interrupted"))
     first.config = sp.replace(first.config, total_steps=320)  # stop after two of three updates
     sp.train(first, interrupted, write_gif=False, quiet=True)
@@ -81,7 +87,7 @@ def test_two_overlapping_groups_of_worlds_train_and_resume_exactly(tmp_path):
 
 def test_rollout_rows_and_shapes_match_the_worlds():
     trainer = sp.Trainer(tiny_config(overlap=True), "cpu")
-    rollout, _ = sp.collect_rollout(trainer)
+    rollout, _, _ = sp.collect_rollout(trainer)
     assert rollout.rewards.shape == (20, 16) and rollout.obs["self"].shape == (20, 16, 11)
     assert rollout.chunk_states.shape[:2] == (2, 16)
     # the reward is zero-sum and each row keeps its team: hiders' rewards mirror the seekers'

@@ -1,0 +1,180 @@
+"""curriculum.py: start some episodes from states the game has already visited.
+
+What this file teaches
+    The paper's curriculum is the other team: nothing but self-play decides what the agents
+    face. ZACL (Chen, Xu et al., ICLR 2023 submission; SACL, AAAI 2024, is its successor) added a
+    second one for the small hide-and-seek game and reported all four stages in about a third of
+    the samples: 70% of episodes begin from a buffer of states visited before (where the agents,
+    the box and the ramp stood), 30% from the game's own random start. A state enters the buffer
+    only if it is far from those already in it, and states are drawn where learning has most to
+    gain: where an ensemble of value heads disagrees.
+
+    Here a state is the physical state of one world at one step of a rollout (`env.snapshot`),
+    and an episode restored from it (`env.restore`) starts at step 0 with its preparation phase,
+    every body at rest. A state's score is how wrong the critic was there: the mean over the
+    world's agents of |GAE advantage| at that step, prioritised level replay's score (Jiang et
+    al. 2021), which needs no extra value heads. States are drawn in proportion to their score;
+    the oldest leave when the buffer is full, so scores stay fresh.
+
+    Episodes begun from the buffer are `replayed`: selfplay.py leaves them out of the rewards and
+    behaviour statistics it records, so the stage tracker judges only what the policy did from
+    the game's own starts.
+
+Reading order
+    `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
+    `offer` (copy those worlds), `score` (after the update's GAE), `restart` (episodes that just
+    ended begin from the buffer), and `rms_distance`, the test for "far enough".
+
+Run it
+    python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
+
+Axes: W worlds (of one group of the trainer), A agent slots, T rollout steps, N = W * A rows.
+"""
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+
+import env as game
+import physics
+
+
+@dataclass
+class CurriculumConfig:
+    """The start-state curriculum; `share` 0 (the default) switches it off."""
+
+    share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL 0.7)
+    capacity: int = 512  # states kept; the oldest leave first
+    offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
+    min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
+    # bodies) from those of every state in the buffer (ZACL: "far enough"; their value unknown)
+
+
+def check_curriculum(config):
+    """A clear error for a setting out of range."""
+    if not 0.0 <= config.share <= 1.0:
+        raise ValueError(f"curriculum.share must be in [0, 1], got {config.share}")
+    for name in ("capacity", "offers"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"curriculum.{name} must be >= 1, got {getattr(config, name)}")
+    if config.min_distance < 0:
+        raise ValueError(f"curriculum.min_distance must be >= 0 m, got {config.min_distance}")
+
+
+def rms_distance(pos, kept):
+    """Root-mean-square distance over bodies between one state and each kept state.
+
+    | Symbol | Shape     | Description                                 |
+    |--------|-----------|---------------------------------------------|
+    | pos    | [B, 2]    | body centres of the state on offer, m      |
+    | kept   | [K, B, 2] | body centres of the states in the buffer, m |
+    | ->     | [K]       | RMS over the B bodies of the centre-to-centre distances, m |
+    """
+    return np.sqrt(((kept - pos) ** 2).sum(-1).mean(-1))
+
+
+class StartStates:
+    """The buffer of start states, and the bookkeeping that fills and drains it. One instance
+    serves all of a trainer's world groups; `rows[g]` is group g's slice of the [N] agent rows."""
+
+    def __init__(self, config, rows, n_agents, seed=0):
+        check_curriculum(config)
+        self.config, self.rows, self.n_agents = config, rows, n_agents
+        self.rng = np.random.default_rng(seed)
+        self.states = None  # physics.World of kept rows [K, ...], None while empty
+        self.scores = np.zeros(0)  # [K] mean |advantage| when the state was seen
+        self.offered = []  # this rollout's offers: (step t, agent rows [n, A], World [n, ...])
+        self.plan_steps = {}  # (group, step t) -> local world indices to copy at that step
+
+    def __len__(self):
+        return 0 if self.states is None else len(self.scores)
+
+    def plan(self, rollout_steps, group_sizes):
+        """Pick this rollout's offers: `offers` random (step, world) pairs, without repeats."""
+        W, T = sum(group_sizes), rollout_steps
+        picks = self.rng.choice(T * W, size=min(self.config.offers, T * W), replace=False)
+        bounds = np.cumsum([0] + list(group_sizes))
+        self.plan_steps, self.offered = {}, []
+        for t, w in zip(picks // W, picks % W):
+            g = int(np.searchsorted(bounds, w, side="right") - 1)
+            self.plan_steps.setdefault((g, int(t)), []).append(int(w - bounds[g]))
+
+    def offer(self, g, t, env):
+        """Before group g acts at step t: copy the worlds planned for (g, t)."""
+        worlds = self.plan_steps.get((g, t))
+        if worlds:
+            worlds = np.array(sorted(worlds))
+            agents = self.rows[g].start + worlds[:, None] * self.n_agents + np.arange(self.n_agents)
+            exists = env.agent_exists[worlds]  # [n, A]: padding slots have no advantage
+            self.offered.append((t, np.where(exists, agents, -1), env.snapshot(worlds)))
+
+    def score(self, advantages):
+        """After the update's GAE (numpy advantages [T, N], reward units): score this rollout's
+        offers and keep those far enough from the buffer; beyond `capacity` the oldest leave."""
+        advantages = np.abs(advantages)  # [T, N]
+        for t, agents, states in self.offered:
+            for i in range(len(agents)):
+                real = agents[i][agents[i] >= 0]
+                self.keep(physics.World(*(field[i:i + 1] for field in states)),
+                          advantages[t, real].mean())
+        self.offered = []
+
+    def keep(self, state, score):
+        """Add one state (a World of one row) unless it is within min_distance of a kept one."""
+        if self.states is not None:
+            if rms_distance(state.pos[0], self.states.pos).min() < self.config.min_distance:
+                return
+            state = physics.World(*(np.concatenate([old, new])[-self.config.capacity:]
+                                    for old, new in zip(self.states, state)))
+        self.states = state
+        self.scores = np.append(self.scores, score)[-self.config.capacity:]
+
+    def restart(self, env, ended):
+        """Of the worlds whose episode just ended (int [n]), restart a `share` of them from
+        states drawn in proportion to their scores. Returns how many were restarted."""
+        if not len(self) or not len(ended):
+            return 0
+        chosen = ended[self.rng.random(len(ended)) < self.config.share]
+        if len(chosen):
+            weights = self.scores + 1e-6  # never zero: every kept state can be drawn
+            picks = self.rng.choice(len(self), size=len(chosen), p=weights / weights.sum())
+            env.restore(chosen, physics.World(*(field[picks] for field in self.states)))
+        return len(chosen)
+
+    def state_dict(self):
+        return {"states": None if self.states is None else self.states._asdict(),
+                "scores": self.scores, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        self.states = None if state["states"] is None else physics.World(**state["states"])
+        self.scores = state["scores"]
+        self.rng.bit_generator.state = state["rng"]
+
+
+def main():
+    """A walk-through: random play in `ramp` fills a buffer, then half the episodes restart."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worlds", type=int, default=32)
+    args = parser.parse_args()
+    worlds = game.HideAndSeek("ramp", args.worlds, seed=0)
+    config = CurriculumConfig(share=0.5)
+    T, A = worlds.preset.horizon, worlds.n_agents
+    curriculum = StartStates(config, [slice(0, args.worlds * A)], A, seed=0)
+    rng = np.random.default_rng(0)
+    for episode in range(3):
+        curriculum.plan(T, [args.worlds])
+        for t in range(T):
+            curriculum.offer(0, t, worlds)
+            actions = rng.integers(0, [11, 11, 11, 2, 2], size=(args.worlds, A, 5))
+            _, _, dones, info = worlds.step(actions)
+        # random scores stand in for a critic's |advantage| (selfplay.py passes real ones)
+        curriculum.score(rng.random((T, args.worlds * A)))
+        restarted = curriculum.restart(worlds, np.flatnonzero(dones))
+        print(f"episode {episode}: buffer holds {len(curriculum)} states (offered "
+              f"{config.offers}); {restarted} of {int(dones.sum())} worlds restarted from it; "
+              f"the ended episodes were replayed: {int(info['episodes']['replayed'].sum())}")
+
+
+if __name__ == "__main__":
+    main()

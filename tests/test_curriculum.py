@@ -1,0 +1,155 @@
+"""Specifications of the start-state curriculum: env.py's snapshot and restore give back the world
+that was copied, restored episodes are marked and left out of the records, and curriculum.py keeps,
+scores and draws states as its docstring says (checked against brute force and counting)."""
+
+import numpy as np
+import pytest
+import torch
+
+import env as game
+import physics
+import selfplay as sp
+from curriculum import CurriculumConfig, StartStates, check_curriculum, rms_distance
+
+
+def random_actions(rng, W, A):
+    return rng.integers(0, [11, 11, 11, 2, 2], size=(W, A, 5))
+
+
+def stop_motion(env, worlds):
+    """What restore promises to do to a copied state, written out by hand."""
+    for name in ("vel", "spin", "vz", "hold_offset", "hold_angle"):
+        getattr(env.world, name)[worlds] = 0.0
+    env.world.holding[worlds] = -1
+
+
+def test_a_restored_world_steps_exactly_as_the_world_it_was_copied_from():
+    rng = np.random.default_rng(0)
+    source, target = game.HideAndSeek("ramp", 2, seed=1), game.HideAndSeek("ramp", 3, seed=2)
+    for _ in range(30):  # bodies moving, some held or locked
+        source.step(random_actions(rng, 2, source.n_agents))
+    target.restore([2], source.snapshot([0]))
+    stop_motion(source, [0])  # the source, stopped by hand and started again where it stands
+    source.start_episodes([0])
+    for _ in range(40):
+        actions = random_actions(rng, 2, source.n_agents)
+        obs_s, rewards_s, _, _ = source.step(actions)
+        obs_t, rewards_t, _, _ = target.step(np.concatenate([actions[1:], actions[1:], actions[:1]]))
+        for key in obs_s:
+            np.testing.assert_array_equal(obs_t[key][2], obs_s[key][0], err_msg=key)
+        np.testing.assert_array_equal(rewards_t[2], rewards_s[0])
+
+
+def test_a_restored_episode_is_marked_replayed_until_the_next_fresh_one():
+    env = game.HideAndSeek("tiny", 2, seed=0)
+    env.restore([1], env.snapshot([0]))
+    assert env.replayed.tolist() == [False, True]
+    for _ in range(env.preset.horizon):
+        _, _, dones, info = env.step(np.tile(game.IDLE, (2, env.n_agents, 1)))
+    assert dones.all() and info["episodes"]["replayed"].tolist() == [False, True]
+    assert not env.replayed.any()  # the episodes that began at the reset are the game's own
+
+
+def test_a_snapshot_of_another_game_is_refused_with_its_shapes():
+    ramp, quadrant = game.HideAndSeek("ramp", 1, seed=0), game.HideAndSeek("quadrant", 1, seed=0)
+    with pytest.raises(ValueError, match="snapshot field kind has shape"):
+        ramp.restore([0], quadrant.snapshot([0]))
+
+
+def test_rms_distance_matches_a_loop_over_bodies():
+    rng = np.random.default_rng(0)
+    pos, kept = rng.normal(size=(5, 2)), rng.normal(size=(7, 5, 2))
+    expected = [np.sqrt(np.mean([np.hypot(*(kept[k, b] - pos[b])) ** 2 for b in range(5)]))
+                for k in range(7)]
+    np.testing.assert_allclose(rms_distance(pos, kept), expected)
+
+
+def one_world_state(env, shift=0.0):
+    state = env.snapshot([0])
+    state.pos[:] += shift
+    return state
+
+
+def test_a_state_too_near_a_kept_one_is_not_kept():
+    env = game.HideAndSeek("ramp", 1, seed=0)
+    buffer = StartStates(CurriculumConfig(share=0.7, min_distance=0.5), [slice(0, 3)], 3)
+    buffer.keep(one_world_state(env), 1.0)
+    buffer.keep(one_world_state(env, 0.3), 1.0)  # every body 0.42 m away: too near
+    assert len(buffer) == 1
+    buffer.keep(one_world_state(env, 0.4), 1.0)  # 0.57 m
+    assert len(buffer) == 2
+
+
+def test_beyond_capacity_the_oldest_states_leave():
+    env = game.HideAndSeek("ramp", 1, seed=0)
+    buffer = StartStates(CurriculumConfig(share=0.7, capacity=3, min_distance=0.0),
+                         [slice(0, 3)], 3)
+    for k in range(5):
+        buffer.keep(one_world_state(env, float(k)), float(k))
+    assert len(buffer) == 3 and buffer.scores.tolist() == [2.0, 3.0, 4.0]
+    np.testing.assert_allclose(buffer.states.pos[:, 0], env.world.pos[0, 0] + [[2, 2], [3, 3],
+                                                                                 [4, 4]])
+
+
+def test_offered_states_are_scored_by_the_mean_absolute_advantage_of_their_agents():
+    W, A, T = 3, 3, 4
+    env = game.HideAndSeek("ramp", W, seed=0)
+    config = CurriculumConfig(share=0.7, offers=T * W, min_distance=0.0)  # every (t, w) offered
+    buffer = StartStates(config, [slice(0, W * A)], A)
+    buffer.plan(T, [W])
+    rng = np.random.default_rng(0)
+    for t in range(T):
+        buffer.offer(0, t, env)
+        env.step(random_actions(rng, W, A))
+    advantages = rng.normal(size=(T, W * A))
+    buffer.score(advantages)
+    expected = [np.abs(advantages[t, w * A:(w + 1) * A]).mean() for t in range(T)
+                for w in range(W)]  # offers are filed step by step, worlds in order
+    np.testing.assert_allclose(buffer.scores, expected)
+
+
+def test_states_are_drawn_in_proportion_to_their_scores():
+    env = game.HideAndSeek("ramp", 1, seed=0)
+    buffer = StartStates(CurriculumConfig(share=1.0, min_distance=0.0), [slice(0, 3)], 3)
+    buffer.keep(one_world_state(env, 0.0), 3.0)
+    buffer.keep(one_world_state(env, 1.0), 1.0)
+    worlds = game.HideAndSeek("ramp", 2000, seed=1)
+    assert buffer.restart(worlds, np.arange(2000)) == 2000  # share 1: every ended world
+    first = np.isclose(worlds.world.pos[:, 0], env.world.pos[0, 0]).all(-1).mean()
+    assert abs(first - 0.75) < 0.03  # 3 : 1; the binomial's standard deviation is 0.01
+
+
+def test_a_share_of_the_ended_worlds_restarts_from_the_buffer():
+    env = game.HideAndSeek("ramp", 1, seed=0)
+    buffer = StartStates(CurriculumConfig(share=0.7), [slice(0, 3)], 3)
+    assert buffer.restart(env, np.array([0])) == 0  # an empty buffer leaves the game's start
+    buffer.keep(one_world_state(env), 1.0)
+    worlds = game.HideAndSeek("ramp", 2000, seed=1)
+    restarted = buffer.restart(worlds, np.arange(2000))
+    assert restarted == worlds.replayed.sum() and abs(restarted / 2000 - 0.7) < 0.035
+
+
+@pytest.mark.parametrize("setting", ["curriculum.share=1.5", "curriculum.capacity=0",
+                                     "curriculum.min_distance=-1"])
+def test_curriculum_settings_out_of_range_are_clear_errors(setting):
+    with pytest.raises(ValueError, match=setting.split("=")[0]):
+        check_curriculum(sp.apply_overrides(sp.preset_config("ramp"), [setting]).curriculum)
+
+
+def test_replayed_episodes_are_left_out_of_the_recorded_rewards_and_statistics():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("tiny"), ["n_worlds=2"]), "cpu")
+    T, N = 4, 4  # 2 worlds x 2 agents (a hider and a seeker each)
+    team = trainer.envs[0].team.reshape(-1)
+    rewards = torch.where(torch.from_numpy(team == physics.HIDERS), 1.0, -1.0).repeat(T, 1)
+    replayed = torch.zeros(T, N, dtype=torch.bool)
+    replayed[:, 2:] = True  # world 1's rows played a replayed episode ...
+    rewards[:, 2:] *= -5  # ... with other rewards, which must not count
+    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None, rewards=rewards,
+                         terminated=None, truncated=None, final_values=None, starts=None,
+                         valid=None, last_values=None, chunk_states=None)
+    ended = {"world": np.array([0, 1]), "replayed": np.array([False, True]),
+             **{key: np.array([1.0, 9.0]) for key in sp.STAT_KEYS + ("max_seeker_height",)}}
+    record = sp.make_record(trainer, rollout, ended, {}, 0.0, replayed)
+    assert record["hider_reward"] == 1.0 and record["seeker_reward"] == -1.0
+    assert all(record[key] == 1.0 for key in sp.STAT_KEYS)
+    assert record["episodes_ended"] == 2 and record["episodes_replayed"] == 1
