@@ -13,8 +13,11 @@ What this file teaches
     and an episode restored from it (`env.restore`) starts at step 0 with its preparation phase,
     every body at rest. A state's score is how wrong the critic was there: the mean over the
     world's agents of |GAE advantage| at that step, prioritised level replay's score (Jiang et
-    al. 2021), which needs no extra value heads. States are drawn in proportion to their score;
-    the oldest leave when the buffer is full, so scores stay fresh.
+    al. 2021), which needs no extra value heads. It is a proxy: it was measured at step t of the
+    episode that visited the state, with that episode's motion and preparation progress, while
+    the restored episode starts afresh. States are drawn in proportion to their score, which is
+    never measured again; the oldest states leave when the buffer is full, so no score is older
+    than `capacity` accepted states.
 
     Episodes begun from the buffer are `replayed`: selfplay.py leaves them out of the rewards and
     behaviour statistics it records, so the stage tracker judges only what the policy did from
@@ -28,7 +31,8 @@ Reading order
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
 
-Axes: W worlds (of one group of the trainer), A agent slots, T rollout steps, N = W * A rows.
+Axes: W worlds (all of the trainer's groups, in group order), A agent slots, T rollout steps,
+N = W * A agent rows.
 """
 
 import argparse
@@ -44,7 +48,8 @@ import physics
 class CurriculumConfig:
     """The start-state curriculum; `share` 0 (the default) switches it off."""
 
-    share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL 0.7)
+    share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
+    # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
@@ -81,7 +86,7 @@ class StartStates:
     def __init__(self, config, rows, n_agents, seed=0):
         check_curriculum(config)
         self.config, self.rows, self.n_agents = config, rows, n_agents
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng([seed, 1])  # a stream apart from the worlds' (seed)
         self.states = None  # physics.World of kept rows [K, ...], None while empty
         self.scores = np.zeros(0)  # [K] mean |advantage| when the state was seen
         self.offered = []  # this rollout's offers: (step t, agent rows [n, A], World [n, ...])

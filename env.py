@@ -975,11 +975,15 @@ class HideAndSeek:
         phase. Those episodes are marked `replayed`: their statistics describe where the
         curriculum put the bodies, not what the policy did, and `episode_stats` says so."""
         worlds = np.asarray(worlds, np.int64)
+        if not isinstance(snapshot, physics.World):
+            raise ValueError(f"snapshot must be a physics.World (from snapshot()), got "
+                             f"{type(snapshot).__name__}")
         for name, field, rows in zip(physics.World._fields, self.world, snapshot):
-            if rows.shape != (len(worlds),) + field.shape[1:]:
+            if rows.shape != (len(worlds),) + field.shape[1:]:  # every check before any write
                 raise ValueError(f"snapshot field {name} has shape {rows.shape}, expected "
                                  f"{(len(worlds),) + field.shape[1:]} for {len(worlds)} worlds of "
                                  f"this game ({self.preset.name})")
+        for field, rows in zip(self.world, snapshot):
             field[worlds] = rows
         for name in ("vel", "spin", "vz", "hold_offset", "hold_angle"):
             getattr(self.world, name)[worlds] = 0.0

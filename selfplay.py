@@ -366,9 +366,8 @@ def collect_rollout(trainer):
                 replayed[-1].append(np.repeat(env.replayed, env.n_agents))  # [N_g]
                 obs, dist, value, new_state, valid = act(trainer, g, update_stats=True)
                 actions = dist.sample()[0]  # [N_g, 5]
-                A = trainer.envs[g].n_agents
-                pending[g] = physics.submit(trainer.envs[g].step,
-                                            actions.cpu().numpy().reshape(-1, A, 5))
+                pending[g] = physics.submit(step_worlds, trainer, g,
+                                            actions.cpu().numpy().reshape(-1, env.n_agents, 5))
                 steps[-1].append(dict(obs=obs, actions=actions, values=value, valid=valid,
                                       logp=dist.log_prob(actions[None])[0],
                                       starts=trainer.starts[trainer.rows[g]]))
@@ -384,6 +383,19 @@ def collect_rollout(trainer):
     return rollout, merge_episodes(ended), replayed.to(trainer.device)
 
 
+def step_worlds(trainer, g, actions):
+    """The physics thread's job: one step of group g's worlds; with the start-state curriculum,
+    some of the worlds whose episode ended begin again from its buffer (curriculum.py), and the
+    observation returned is theirs. (Here, not in the main thread: numba's parallel kernels are
+    then never launched from two threads at once.)"""
+    env = trainer.envs[g]
+    obs, rewards, dones, info = env.step(actions)
+    if trainer.curriculum is not None and dones.any():
+        if trainer.curriculum.restart(env, np.flatnonzero(dones)):
+            obs = env.observe()
+    return obs, rewards, dones, info
+
+
 def receive(trainer, g, result, record, ended):
     """File group g's step result: rewards and episode ends into its step record, the next
     observation and episode starts into the trainer, finished episodes into `ended`."""
@@ -396,9 +408,6 @@ def receive(trainer, g, result, record, ended):
     trainer.starts = set_rows(trainer.starts, trainer.rows[g], terminated)
     if len(info["episodes"]["world"]):  # the worlds whose episode ended on this step
         ended.append(info["episodes"])
-        if trainer.curriculum is not None:  # some of them begin again from visited states
-            if trainer.curriculum.restart(trainer.envs[g], np.flatnonzero(dones)):
-                trainer.obs[g] = trainer.envs[g].observe()
 
 
 def join_groups(records):

@@ -56,6 +56,16 @@ def test_a_snapshot_of_another_game_is_refused_with_its_shapes():
         ramp.restore([0], quadrant.snapshot([0]))
 
 
+def test_a_snapshot_refused_late_in_its_fields_leaves_the_worlds_untouched():
+    env = game.HideAndSeek("ramp", 2, seed=0)
+    before = env.snapshot([0, 1])
+    wrong = env.snapshot([1])._replace(walls=np.zeros((1, 1, 5)))  # every other field fits
+    with pytest.raises(ValueError, match="snapshot field walls"):
+        env.restore([0], wrong)
+    after = env.snapshot([0, 1])
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
 def test_rms_distance_matches_a_loop_over_bodies():
     rng = np.random.default_rng(0)
     pos, kept = rng.normal(size=(5, 2)), rng.normal(size=(7, 5, 2))
@@ -153,3 +163,30 @@ def test_replayed_episodes_are_left_out_of_the_recorded_rewards_and_statistics()
     assert record["hider_reward"] == 1.0 and record["seeker_reward"] == -1.0
     assert all(record[key] == 1.0 for key in sp.STAT_KEYS)
     assert record["episodes_ended"] == 2 and record["episodes_replayed"] == 1
+
+
+def test_each_offer_holds_the_world_it_names_and_its_own_agents_advantage():
+    """Two overlapping groups of worlds: every (step, world) offered, rows coded by advantage."""
+    config = sp.apply_overrides(sp.preset_config("tiny"), [
+        "n_worlds=4", "rollout_steps=10", "overlap=true", "curriculum.share=0.7",
+        "curriculum.offers=40", "curriculum.min_distance=0"])
+    trainer = sp.Trainer(config, "cpu")
+    seen = {}  # (group, step) -> body centres [W_g, B, 2] as each step began
+    for g, env in enumerate(trainer.envs):
+        def step(actions, env=env, g=g, step=env.step):
+            seen[g, len([k for k in seen if k[0] == g])] = env.world.pos.copy()
+            return step(actions)
+        env.step = step
+    sp.collect_rollout(trainer)
+    T, A = 10, trainer.envs[0].n_agents
+    coded = np.arange(T)[:, None] * 1000.0 + np.arange(4 * A)[None]  # [T, N]: 1000 t + row
+    trainer.curriculum.score(coded)
+    expected_pos, expected_scores = [], []
+    for t in range(T):  # offers are filed step by step, group 0 then group 1, worlds in order
+        for g, first in ((0, 0), (1, 2)):
+            for w in range(2):
+                expected_pos.append(seen[g, t][w])
+                rows = (first + w) * A + np.arange(A)  # the world's agents among all N rows
+                expected_scores.append(1000.0 * t + rows.mean())
+    np.testing.assert_array_equal(trainer.curriculum.states.pos, np.array(expected_pos))
+    np.testing.assert_allclose(trainer.curriculum.scores, expected_scores)

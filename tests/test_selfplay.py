@@ -61,6 +61,10 @@ def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_ru
     sp.train(resumed, interrupted, write_gif=False, quiet=True)
 
     assert torch.equal(parameters(straight.ppo.model), parameters(resumed.ppo.model))
+    if recipe:  # the buffer, its scores and its random stream came back too
+        kept, back = straight.curriculum.state_dict(), resumed.curriculum.state_dict()
+        assert kept["rng"] == back["rng"] and np.array_equal(kept["scores"], back["scores"])
+        assert all(np.array_equal(kept["states"][k], back["states"][k]) for k in kept["states"])
     torch.manual_seed(123)  # the same sampling noise for both copies below
     expected = next_losses(straight)
     torch.manual_seed(123)
