@@ -174,11 +174,13 @@ def main():
             actions = rng.integers(0, [11, 11, 11, 2, 2], size=(args.worlds, A, 5))
             _, _, dones, info = worlds.step(actions)
         # random scores stand in for a critic's |advantage| (selfplay.py passes real ones)
+        before = len(curriculum)
         curriculum.score(rng.random((T, args.worlds * A)))
         restarted = curriculum.restart(worlds, np.flatnonzero(dones))
-        print(f"episode {episode}: buffer holds {len(curriculum)} states (offered "
-              f"{config.offers}); {restarted} of {int(dones.sum())} worlds restarted from it; "
-              f"the ended episodes were replayed: {int(info['episodes']['replayed'].sum())}")
+        print(f"episode {episode}: {int(info['episodes']['replayed'].sum())} of the "
+              f"{int(dones.sum())} episodes that ended had begun from the buffer; it now holds "
+              f"{len(curriculum)} states ({len(curriculum) - before} of the {config.offers} offered "
+              f"were far enough from the rest); {restarted} worlds begin the next episode from it")
 
 
 if __name__ == "__main__":
