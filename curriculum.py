@@ -25,8 +25,9 @@ What this file teaches
 
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
-    `offer` (copy those worlds), `score` (after the update's GAE), `restart` (episodes that just
-    ended begin from the buffer), and `rms_distance`, the test for "far enough".
+    `offer` (copy those worlds), `score` (after the update's GAE), `keep` (far enough from the
+    rest?), `restart` (episodes that just ended begin from the buffer), and `rms_distance`, the
+    test for "far enough".
 
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
