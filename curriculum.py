@@ -122,7 +122,7 @@ class StartStates:
         for t, agents, states in self.offered:
             for i in range(len(agents)):
                 real = agents[i][agents[i] >= 0]
-                self.keep(physics.World(*(field[i:i + 1] for field in states)),
+                self.keep(physics.world_rows(states, slice(i, i + 1)),
                           advantages[t, real].mean())
         self.offered = []
 
@@ -145,7 +145,7 @@ class StartStates:
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
             picks = self.rng.choice(len(self), size=len(chosen), p=weights / weights.sum())
-            env.restore(chosen, physics.World(*(field[picks] for field in self.states)))
+            env.restore(chosen, physics.world_rows(self.states, picks))
         return len(chosen)
 
     def state_dict(self):

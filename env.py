@@ -953,8 +953,7 @@ class HideAndSeek:
         self.seeker_height[which] = 0.0
         self.replayed[which] = False
         self.spawn_pos[which] = self.world.pos[which]
-        part = self.world if len(which) == self.n_worlds else physics.World(
-            *(field[which] for field in self.world))
+        part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
         self.lidar[which] = lidar
         self.visible[which] = vision(part, sight)
@@ -966,7 +965,7 @@ class HideAndSeek:
         """The physical state of worlds `worlds` (int [n]): a physics.World of copied rows [n, ...],
         walls included. A start-state curriculum (curriculum.py) keeps these to begin episodes
         from later on."""
-        return physics.World(*(field[worlds] for field in self.world))  # fancy indexing copies
+        return physics.world_rows(self.world, worlds)  # fancy indexing copies
 
     def restore(self, worlds, snapshot):
         """Begin new episodes in `worlds` from `snapshot` (rows of `snapshot(...)`, one per world):

@@ -139,6 +139,11 @@ class World(NamedTuple):
     wall_height: np.ndarray  # f64 [W, M]: m; 0 marks an empty wall slot
 
 
+def world_rows(world, rows):
+    """Worlds `rows` of a World (int [n] copies them; a slice gives views), every field alike."""
+    return World(*(field[rows] for field in world))
+
+
 def make_world(n_worlds, n_bodies, n_agents, n_walls):
     """Allocate W empty worlds with B body slots (the first A for agents) and M wall slots."""
     for name, value in [("n_worlds", n_worlds), ("n_bodies", n_bodies), ("n_walls", n_walls)]:

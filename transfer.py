@@ -261,7 +261,7 @@ class TaskEnv:
         self.t[which], self.returns[which], self.success[which] = 0, 0.0, 0.0
         self.spawn[which] = self.last_agent[which] = self.world.pos[which, 0]
         self.was_locked[which] = self.world.locked_by[which, self.boxes] != NO_TEAM
-        part = physics.World(*(f[which] for f in self.world))
+        part = physics.world_rows(self.world, which)
         lidar, sight = physics.sense(part)
         self.lidar[which], self.visible[which] = lidar, game.vision(part, sight)
         if self.task.name == "shelter":
