@@ -30,6 +30,7 @@ Run it
     python selfplay.py train --preset ramp --set curriculum.share=0.7   # ZACL's start states
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
     python selfplay.py eval runs/tiny-0                     # its statistics over 512 episodes
+    python selfplay.py eval runs/tiny-0 --game fort         # ... played in another game
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
     python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py stages runs/tiny-0                   # stages read again from metrics.csv
@@ -1011,6 +1012,17 @@ def next_run_path(name):
     return os.path.join("runs", f"{name}-{k}")
 
 
+def load_in_game(source, device, game_name=None):
+    """A checkpoint's trainer, set to play `game_name` (an env.py preset) instead of its own
+    game when one is given: the network reads entity lists, so it plays any rung."""
+    if game_name is not None and game_name not in game.PRESETS:
+        raise ValueError(f"--game {game_name!r}: expected one of {sorted(game.PRESETS)}")
+    trainer = load_checkpoint(source, device)
+    if game_name is not None:
+        trainer.config = replace(trainer.config, game=game_name)
+    return trainer
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bench", action="store_true", help="print train agent-steps/s")
@@ -1040,12 +1052,16 @@ def main(argv=None):
     r.add_argument("--worlds", type=int, default=4)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
+    r.add_argument("--game", default=None, help="play another env.py preset than the one it "
+                   f"trained in, one of {sorted(game.PRESETS)}")
     e = sub.add_parser("eval", help="behaviour statistics of a trained policy over fresh "
                        "episodes (greedy, or sampled as in training)")
     e.add_argument("source", metavar="RUN_OR_CHECKPOINT")
     e.add_argument("--worlds", type=int, default=512, help="episodes, one per world")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
+    e.add_argument("--game", default=None, help="play another env.py preset than the one it "
+                   f"trained in (a rung up the ladder), one of {sorted(game.PRESETS)}")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
     p.add_argument("run")
     p.add_argument("--out", default=None)
@@ -1067,7 +1083,7 @@ def main(argv=None):
         print(f"run folder: {run.path}  (device {device})")
         return train(trainer, run, args.minutes, write_gif=not args.no_gif)
     if args.command == "render":
-        trainer = load_checkpoint(args.source, device)
+        trainer = load_in_game(args.source, device, args.game)
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
                               args.seed, args.sample, ppo=trainer.ppo)
         print(f"wrote {out}")
@@ -1075,7 +1091,7 @@ def main(argv=None):
     if args.command == "eval":
         if args.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
-        trainer = load_checkpoint(args.source, device)
+        trainer = load_in_game(args.source, device, args.game)
         result = evaluate(trainer, args.worlds, args.seed, args.sample)
         for key, value in result.items():
             print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")

@@ -177,16 +177,18 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
-def test_eval_reports_what_stepping_the_env_by_hand_gives(tmp_path):
+@pytest.mark.parametrize("other_game", [None, "ramp-room"])
+def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, tmp_path):
     sp.train(sp.Trainer(tiny_config(total_steps=160), "cpu"),
              sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
     result = sp.main(["--device", "cpu", "eval", str(tmp_path / "run"), "--worlds", "3",
-                      "--seed", "5"])
-    # By hand: the greedy policy in 3 worlds of HideAndSeek("tiny", 3, seed=5), one episode,
-    # rewards averaged over the team's agent-steps as metrics.csv does.
+                      "--seed", "5"] + (["--game", other_game] if other_game else []))
+    # By hand: the greedy policy in 3 worlds of HideAndSeek("tiny", 3, seed=5) (or of the other
+    # game asked for), one episode, rewards averaged over the team's agent-steps as metrics.csv
+    # does.
     trained = sp.load_checkpoint(str(tmp_path / "run"))
     model, ppo = trained.ppo.model, trained.ppo
-    env = sp.game.HideAndSeek("tiny", 3, seed=5)
+    env = sp.game.HideAndSeek(other_game or "tiny", 3, seed=5)
     obs, n, team = env.reset(), 3 * env.n_agents, env.team.copy()  # team: [W, A]
     state, starts = model.initial_state(n), torch.ones(n, dtype=torch.bool)
     rewards = []
@@ -233,6 +235,7 @@ def test_progress_line_shows_steps_speed_episodes_rewards_and_stage(capsys):
     (["train", "--set", "ppo.nothing=1"], "unknown setting"),
     (["render", "no/such/run"], "no checkpoint"),
     (["eval", "no/such/run", "--worlds", "0"], "--worlds must be at least 1, got 0"),
+    (["eval", "no/such/run", "--game", "nope"], "--game 'nope': expected one of"),
 ])
 def test_bad_command_lines_are_clear_errors_before_any_work(argv, message, tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
