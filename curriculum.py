@@ -15,9 +15,12 @@ What this file teaches
     world's agents of |GAE advantage| at that step, prioritised level replay's score (Jiang et
     al. 2021), which needs no extra value heads. It is a proxy: it was measured at step t of the
     episode that visited the state, with that episode's motion and preparation progress, while
-    the restored episode starts afresh. States are drawn in proportion to their score, which is
-    never measured again; the oldest states leave when the buffer is full, so no score is older
-    than `capacity` accepted states.
+    the restored episode starts afresh. States are drawn in proportion to their score; the
+    oldest states leave when the buffer is full, so no score is older than `capacity` accepted
+    states. With `rescore` (prioritised level replay's rule), a state's score is measured again
+    each time an episode is restored from it: the mean |advantage| of that world's agents at the
+    restored episode's first step, the critic's error about the state as a start. Without it a
+    state that was hard once stays as likely until it leaves.
 
     Episodes begun from the buffer are `replayed`: selfplay.py leaves them out of the rewards and
     behaviour statistics it records, so the stage tracker judges only what the policy did from
@@ -25,9 +28,9 @@ What this file teaches
 
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
-    `offer` (copy those worlds), `score` (after the update's GAE), `keep` (far enough from the
-    rest?), `restart` (episodes that just ended begin from the buffer), and `rms_distance`, the
-    test for "far enough".
+    `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's
+    GAE), `keep` (far enough from the rest?), `restart` (episodes that just ended begin from the
+    buffer), and `rms_distance`, the test for "far enough".
 
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
@@ -55,6 +58,7 @@ class CurriculumConfig:
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
     # bodies) from those of every state in the buffer (ZACL: "far enough"; their value unknown)
+    rescore: bool = False  # a state's score becomes the one measured when it is replayed
 
 
 def check_curriculum(config):
@@ -89,9 +93,13 @@ class StartStates:
         self.config, self.rows, self.n_agents = config, rows, n_agents
         self.rng = np.random.default_rng([seed, 1])  # a stream apart from the worlds' (seed)
         self.states = None  # physics.World of kept rows [K, ...], None while empty
-        self.scores = np.zeros(0)  # [K] mean |advantage| when the state was seen
+        self.scores = np.zeros(0)  # [K] mean |advantage| when the state was seen (or replayed)
+        self.ids = np.zeros(0, np.int64)  # [K] a number per kept state, never reused
+        self.next_id = 0
         self.offered = []  # this rollout's offers: (step t, agent rows [n, A], World [n, ...])
         self.plan_steps = {}  # (group, step t) -> local world indices to copy at that step
+        self.restored = {}  # group -> (local worlds [n], state ids [n]) restored, not yet seen
+        self.replays = []  # this rollout's restored starts: (step t, agent rows [n, A], ids [n])
 
     def __len__(self):
         return 0 if self.states is None else len(self.scores)
@@ -107,18 +115,33 @@ class StartStates:
             self.plan_steps.setdefault((g, int(t)), []).append(int(w - bounds[g]))
 
     def offer(self, g, t, env):
-        """Before group g acts at step t: copy the worlds planned for (g, t)."""
+        """Before group g acts at step t: copy the worlds planned for (g, t), and note which
+        worlds begin here an episode restored from the buffer (to rescore their states)."""
+        if g in self.restored:  # restored after the group's last step: this is their first
+            worlds, ids = self.restored.pop(g)
+            self.replays.append((t, self.agent_rows(g, worlds, env), ids))
         worlds = self.plan_steps.get((g, t))
         if worlds:
             worlds = np.array(sorted(worlds))
-            agents = self.rows[g].start + worlds[:, None] * self.n_agents + np.arange(self.n_agents)
-            exists = env.agent_exists[worlds]  # [n, A]: padding slots have no advantage
-            self.offered.append((t, np.where(exists, agents, -1), env.snapshot(worlds)))
+            self.offered.append((t, self.agent_rows(g, worlds, env), env.snapshot(worlds)))
+
+    def agent_rows(self, g, worlds, env):
+        """int [n, A]: the rows of the advantages [T, N] that hold these worlds' agents (local
+        indices in group g), -1 for padding slots, which have no advantage."""
+        agents = self.rows[g].start + worlds[:, None] * self.n_agents + np.arange(self.n_agents)
+        return np.where(env.agent_exists[worlds], agents, -1)
 
     def score(self, advantages):
         """After the update's GAE (numpy advantages [T, N], reward units): score this rollout's
         offers and keep those far enough from the buffer; beyond `capacity` the oldest leave."""
         advantages = np.abs(advantages)  # [T, N]
+        if self.config.rescore:  # replays first: a state evicted below is simply not found
+            for t, agents, ids in self.replays:
+                for i, state_id in enumerate(ids):  # the same state twice: the last one counts
+                    k = np.flatnonzero(self.ids == state_id)
+                    if len(k):
+                        self.scores[k[0]] = advantages[t, agents[i][agents[i] >= 0]].mean()
+        self.replays = []
         for t, agents, states in self.offered:
             for i in range(len(agents)):
                 real = agents[i][agents[i] >= 0]
@@ -135,10 +158,12 @@ class StartStates:
                                     for old, new in zip(self.states, state)))
         self.states = state
         self.scores = np.append(self.scores, score)[-self.config.capacity:]
+        self.ids = np.append(self.ids, self.next_id)[-self.config.capacity:]
+        self.next_id += 1
 
-    def restart(self, env, ended):
-        """Of the worlds whose episode just ended (int [n]), restart a `share` of them from
-        states drawn in proportion to their scores. Returns how many were restarted."""
+    def restart(self, env, ended, g=0):
+        """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
+        from states drawn in proportion to their scores. Returns how many were restarted."""
         if not len(self) or not len(ended):
             return 0
         chosen = ended[self.rng.random(len(ended)) < self.config.share]
@@ -146,16 +171,22 @@ class StartStates:
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
             picks = self.rng.choice(len(self), size=len(chosen), p=weights / weights.sum())
             env.restore(chosen, physics.world_rows(self.states, picks))
+            self.restored[g] = (chosen, self.ids[picks])  # seen at the group's next step
         return len(chosen)
 
     def state_dict(self):
         return {"states": None if self.states is None else self.states._asdict(),
-                "scores": self.scores, "rng": self.rng.bit_generator.state}
+                "scores": self.scores, "rng": self.rng.bit_generator.state, "ids": self.ids,
+                "next_id": self.next_id, "restored": self.restored}
 
     def load_state_dict(self, state):
+        """(Checkpoints from before rescoring have no ids: their states are numbered afresh.)"""
         self.states = None if state["states"] is None else physics.World(**state["states"])
         self.scores = state["scores"]
         self.rng.bit_generator.state = state["rng"]
+        self.ids = state.get("ids", np.arange(len(self.scores)))
+        self.next_id = state.get("next_id", len(self.scores))
+        self.restored = state.get("restored", {})
 
 
 def main():

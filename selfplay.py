@@ -394,7 +394,7 @@ def step_worlds(trainer, g, actions):
     env = trainer.envs[g]
     obs, rewards, dones, info = env.step(actions)
     if trainer.curriculum is not None and dones.any():
-        if trainer.curriculum.restart(env, np.flatnonzero(dones)):
+        if trainer.curriculum.restart(env, np.flatnonzero(dones), g):
             obs = env.observe()
     return obs, rewards, dones, info
 

@@ -42,7 +42,8 @@ def next_losses(trainer):
     return clone.ppo.update(rollout)
 
 
-@pytest.mark.parametrize("recipe", [[], ["curriculum.share=0.7", "curriculum.offers=8"]],
+@pytest.mark.parametrize("recipe", [[], ["curriculum.share=0.7", "curriculum.offers=8",
+                                         "curriculum.rescore=true"]],
                          ids=["plain", "start-state curriculum"])
 def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_run(tmp_path,
                                                                                    recipe):
@@ -61,9 +62,11 @@ def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_ru
     sp.train(resumed, interrupted, write_gif=False, quiet=True)
 
     assert torch.equal(parameters(straight.ppo.model), parameters(resumed.ppo.model))
-    if recipe:  # the buffer, its scores and its random stream came back too
+    if recipe:  # the buffer, its scores and its random stream came back too; the checkpoint
+        # held the restarts whose first step (and rescoring) was the third update's
         kept, back = straight.curriculum.state_dict(), resumed.curriculum.state_dict()
         assert kept["rng"] == back["rng"] and np.array_equal(kept["scores"], back["scores"])
+        assert np.array_equal(kept["ids"], back["ids"]) and len(first.curriculum.restored)
         assert all(np.array_equal(kept["states"][k], back["states"][k]) for k in kept["states"])
     torch.manual_seed(123)  # the same sampling noise for both copies below
     expected = next_losses(straight)
