@@ -17,10 +17,11 @@ What this file teaches
     episode that visited the state, with that episode's motion and preparation progress, while
     the restored episode starts afresh. States are drawn in proportion to their score; the
     oldest states leave when the buffer is full, so no score is older than `capacity` accepted
-    states. With `rescore` (prioritised level replay's rule), a state's score is measured again
-    each time an episode is restored from it: the mean |advantage| of that world's agents at the
-    restored episode's first step, the critic's error about the state as a start. Without it a
-    state that was hard once stays as likely until it leaves.
+    states. With `rescore`, a state's score is measured again each time an episode is restored
+    from it, as prioritised level replay rescores a level it replays, but from one step, not the
+    episode: the mean |advantage| of that world's agents at the restored episode's first step,
+    the critic's error about the state as a start. Without it a state that was hard once stays
+    as likely until it leaves.
 
     Episodes begun from the buffer are `replayed`: selfplay.py leaves them out of the rewards and
     behaviour statistics it records, so the stage tracker judges only what the policy did from
@@ -109,7 +110,7 @@ class StartStates:
         W, T = sum(group_sizes), rollout_steps
         picks = self.rng.choice(T * W, size=min(self.config.offers, T * W), replace=False)
         bounds = np.cumsum([0] + list(group_sizes))
-        self.plan_steps, self.offered = {}, []
+        self.plan_steps, self.offered, self.replays = {}, [], []
         for t, w in zip(picks // W, picks % W):
             g = int(np.searchsorted(bounds, w, side="right") - 1)
             self.plan_steps.setdefault((g, int(t)), []).append(int(w - bounds[g]))
@@ -171,7 +172,10 @@ class StartStates:
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
             picks = self.rng.choice(len(self), size=len(chosen), p=weights / weights.sum())
             env.restore(chosen, physics.world_rows(self.states, picks))
-            self.restored[g] = (chosen, self.ids[picks])  # seen at the group's next step
+            # first seen at the group's next step, where offer() files them for rescoring
+            waiting_worlds, waiting_ids = self.restored.get(g, (chosen[:0], picks[:0]))
+            self.restored[g] = (np.concatenate([waiting_worlds, chosen]),
+                                np.concatenate([waiting_ids, self.ids[picks]]))
         return len(chosen)
 
     def state_dict(self):

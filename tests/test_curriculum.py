@@ -141,48 +141,55 @@ def test_a_share_of_the_ended_worlds_restarts_from_the_buffer():
 
 @pytest.mark.parametrize("rescore", [True, False])
 def test_with_rescore_a_replayed_state_takes_the_score_of_its_replays_first_step(rescore):
-    W, A, T = 4, 3, 5
+    W, A, T = 8, 3, 5
     env = game.HideAndSeek("ramp", 1, seed=0)
-    config = CurriculumConfig(share=1.0, min_distance=0.0, rescore=rescore)
+    config = CurriculumConfig(share=0.5, capacity=4, min_distance=0.0, rescore=rescore)
     buffer = StartStates(config, [slice(0, W * A)], A)
-    for k in range(3):  # three states, every body shifted k m: told apart by any body's place
+    for k in range(4):  # four states, every body shifted k m: told apart by any body's place
         buffer.keep(one_world_state(env, float(k)), 10.0 + k)
     worlds = game.HideAndSeek("ramp", W, seed=1)
-    buffer.restart(worlds, np.array([0, 2, 3]))  # share 1: all three begin from the buffer
-    source = {w: int(np.argmin(np.abs(buffer.states.pos[:, 0, 0] - worlds.world.pos[w, 0, 0])))
-              for w in (0, 2, 3)}  # restored world -> the state it came from
-    buffer.offer(0, 2, worlds)  # their first step is step 2 of this rollout
+    assert 0 < buffer.restart(worlds, np.arange(W)) < W  # share 0.5: some of the 8
+    shift = {int(w): int(round(worlds.world.pos[w, 0, 0] - env.world.pos[0, 0, 0]))
+             for w in np.flatnonzero(worlds.replayed)}  # restored world -> its state's shift
+    buffer.keep(one_world_state(env, 4.0), 14.0)  # evicts the state shifted 0 m: if it was
+    # drawn, its replay finds no state to rescore; the others moved down one place
+    buffer.offer(0, 2, worlds)  # the restored worlds' first step is step 2 of this rollout
     advantages = np.random.default_rng(0).normal(size=(T, W * A))
     buffer.score(advantages)
-    expected = [10.0, 11.0, 12.0]
+    expected = {k: 10.0 + k for k in range(1, 5)}  # shift -> score
     if rescore:
-        for w in (0, 2, 3):  # in world order, so a state drawn twice keeps the later world's
-            expected[source[w]] = np.abs(advantages[2, w * A:(w + 1) * A]).mean()
-    np.testing.assert_allclose(buffer.scores, expected)
+        for w, k in sorted(shift.items()):  # in world order: a state drawn twice keeps the
+            if k > 0:  # later world's score
+                expected[k] = np.abs(advantages[2, w * A:(w + 1) * A]).mean()
+    assert set(shift.values()) - {0}, "no surviving state was drawn: choose another seed"
+    np.testing.assert_allclose(buffer.scores, [expected[k] for k in range(1, 5)])
 
 
 def test_states_rescored_in_training_take_their_replays_first_advantage():
-    """Two groups of worlds; the second rollout ends with restarts, the third begins with them."""
+    """Two groups of worlds, 30-step rollouts: the 40-step episodes end at step 9 of the second
+    rollout, and the restored ones are first seen at its step 10."""
     config = sp.apply_overrides(sp.preset_config("tiny"), [
-        "n_worlds=4", "rollout_steps=40", "overlap=true", "curriculum.share=1.0",
+        "n_worlds=4", "rollout_steps=30", "overlap=true", "curriculum.share=1.0",
         "curriculum.min_distance=0", "curriculum.rescore=true"])
     trainer = sp.Trainer(config, "cpu")
-    buffer, T, A = trainer.curriculum, 40, trainer.envs[0].n_agents
+    buffer, T, A = trainer.curriculum, 30, trainer.envs[0].n_agents
     coded = np.arange(T)[:, None] * 1000.0 + np.arange(4 * A)[None]  # [T, N]: 1000 t + row
-    for _ in range(2):
-        sp.collect_rollout(trainer)
-        buffer.score(coded + 0.5)  # scores that no first-step advantage can equal
-    before = buffer.scores.copy()
-    first = {}  # (group, world) -> body centres when rollout 3 began: the restored states
-    for g, env in enumerate(trainer.envs):
-        assert env.replayed.all()  # share 1: every world restarted at the second rollout's end
-        first.update({(g, w): env.world.pos[w].copy() for w in range(env.n_worlds)})
     sp.collect_rollout(trainer)
-    buffer.score(coded)  # the replays' first step is step 0: a world's score is its rows' mean
+    buffer.score(coded + 0.5)  # scores that no rescoring below can give
+    before = buffer.scores.copy()
+    seen = {}  # (group, step of the rollout) -> body centres as that step began
+    for g, env in enumerate(trainer.envs):
+        def step(actions, env=env, g=g, step=env.step):
+            seen[g, len([k for k in seen if k[0] == g])] = env.world.pos.copy()
+            return step(actions)
+        env.step = step
+    sp.collect_rollout(trainer)
+    buffer.score(coded)
     expected = before.copy()
-    for (g, w), pos in sorted(first.items()):  # the order replays are filed: a state drawn
-        k = np.flatnonzero((buffer.states.pos[:len(before)] == pos).all((1, 2)))  # twice keeps
-        expected[k[0]] = ((2 * g + w) * A + np.arange(A)).mean()  # the later world's score
+    for g in (0, 1):  # the order replays are filed: group 0, then 1, worlds in order; a state
+        for w in (0, 1):  # drawn twice keeps the later world's score
+            k = np.flatnonzero((buffer.states.pos[:len(before)] == seen[g, 10][w]).all((1, 2)))
+            expected[k[0]] = 1000.0 * 10 + ((2 * g + w) * A + np.arange(A)).mean()
     np.testing.assert_allclose(buffer.scores[:len(before)], expected)
 
 

@@ -43,7 +43,7 @@ def next_losses(trainer):
 
 
 @pytest.mark.parametrize("recipe", [[], ["curriculum.share=0.7", "curriculum.offers=8",
-                                         "curriculum.rescore=true"]],
+                                         "curriculum.capacity=4", "curriculum.rescore=true"]],
                          ids=["plain", "start-state curriculum"])
 def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_run(tmp_path,
                                                                                    recipe):
@@ -67,6 +67,7 @@ def test_resume_gives_the_same_parameters_and_next_losses_as_an_uninterrupted_ru
         kept, back = straight.curriculum.state_dict(), resumed.curriculum.state_dict()
         assert kept["rng"] == back["rng"] and np.array_equal(kept["scores"], back["scores"])
         assert np.array_equal(kept["ids"], back["ids"]) and len(first.curriculum.restored)
+        assert first.curriculum.ids[0] > 0  # states had left the buffer before the checkpoint
         assert all(np.array_equal(kept["states"][k], back["states"][k]) for k in kept["states"])
     torch.manual_seed(123)  # the same sampling noise for both copies below
     expected = next_losses(straight)
