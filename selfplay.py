@@ -32,6 +32,7 @@ Run it
     python selfplay.py eval runs/tiny-0                     # its statistics over 512 episodes
     python selfplay.py eval runs/tiny-0 --game fort         # ... played in another game
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
+    python selfplay.py plot runs/tiny-0 runs/tiny-1         # two runs compared (compare.png)
     python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py stages runs/tiny-0                   # stages read again from metrics.csv
     python selfplay.py --bench --preset quadrant            # end-to-end training speed
@@ -835,13 +836,7 @@ def plot_run(run_path, out=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics_path = os.path.join(run_path, "metrics.csv")
-    if not os.path.exists(metrics_path):
-        raise FileNotFoundError(f"no metrics.csv in {run_path!r}: is it a run folder?")
-    rows = read_metrics(metrics_path)
-    steps = np.array([float(r["steps"]) for r in rows])
-    column = lambda k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan
-                                 for r in rows])
+    steps, column = run_columns(run_path)
     panels = [("reward per step", [("hider_reward", "hiders"), ("seeker_reward", "seekers")]),
               ("box movement (m)", [("max_box_move_prep", "in preparation"),
                                     ("max_box_move", "at the end")]),
@@ -873,6 +868,59 @@ def plot_run(run_path, out=None):
     fig.suptitle(f"{name}: rewards and behaviour statistics")
     fig.tight_layout()
     out = out or os.path.join(run_path, "plot.png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def run_columns(run_path):
+    """A run's world-steps per update [U] and `column(key)`, that statistic per update [U]
+    (NaN where an update recorded none)."""
+    metrics_path = os.path.join(run_path, "metrics.csv")
+    if not os.path.exists(metrics_path):
+        raise FileNotFoundError(f"no metrics.csv in {run_path!r}: is it a run folder?")
+    rows = read_metrics(metrics_path)
+    steps = np.array([float(r["steps"]) for r in rows])
+    column = lambda k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan
+                                 for r in rows])
+    return steps, column
+
+
+COMPARED = (("hider reward per step", "hider_reward"),
+            ("hiders sealed off", "hiders_sealed_prep"),
+            ("box moved in preparation (m)", "max_box_move_prep"),
+            ("boxes locked in preparation", "num_box_lock_prep"),
+            ("ramp moved by the end (m)", "max_ramp_move"),
+            ("highest a seeker stood (m)", "max_seeker_height"))
+
+
+def comparison_figure(run_paths, width=50):
+    """Several runs side by side: one panel per statistic of COMPARED, one line per run (a
+    moving average over `width` updates), against each run's own world-steps (a run started
+    with --init counts from 0). Returns the matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [(os.path.basename(os.path.normpath(path)), *run_columns(path)) for path in run_paths]
+    fig, axes = plt.subplots(len(COMPARED), 1, figsize=(8, 2 * len(COMPARED)), sharex=True)
+    for ax, (title, key) in zip(axes, COMPARED):
+        for name, steps, column in runs:
+            ax.plot(steps, smooth(column(key), width), label=name)
+        ax.set_ylabel(title, fontsize=8)
+    axes[0].legend(fontsize=8, loc="best")
+    axes[-1].set_xlabel("world-steps of each run")
+    fig.suptitle(f"{', '.join(name for name, *_ in runs)} (moving averages of {width} updates)")
+    fig.tight_layout()
+    return fig
+
+
+def compare_runs(run_paths, out="compare.png", width=50):
+    """`plot RUN RUN ...`: comparison_figure written as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(run_paths, width)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
@@ -1062,8 +1110,9 @@ def main(argv=None):
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
     e.add_argument("--game", default=None, help="play another env.py preset than the one it "
                    f"trained in (a rung up the ladder), one of {sorted(game.PRESETS)}")
-    p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG")
-    p.add_argument("run")
+    p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
+                       "of several runs, one line each (default --out compare.png)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", default=None)
     g = sub.add_parser("stages", help="read a finished run's stages again from its metrics.csv "
                        "with the current tracker, and rewrite its stages.json (not while it "
@@ -1097,7 +1146,10 @@ def main(argv=None):
             print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")
         return result
     if args.command == "plot":
-        print(f"wrote {plot_run(args.run, args.out)}")
+        if len(args.runs) == 1:
+            print(f"wrote {plot_run(args.runs[0], args.out)}")
+        else:
+            print(f"wrote {compare_runs(args.runs, args.out or 'compare.png')}")
         return None
     if args.command == "stages":
         stages = replay_stages(args.run)

@@ -181,6 +181,27 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no episode ended: NaN
+def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
+    paths = []
+    for seed in (0, 1):  # two short runs, three updates each
+        paths.append(str(tmp_path / f"run-{seed}"))
+        sp.train(sp.Trainer(tiny_config(seed=seed), "cpu"),
+                 sp.RunFolder(paths[-1]), write_gif=False, quiet=True)
+    fig = sp.comparison_figure(paths, width=2)
+    for ax, (_, key) in zip(fig.axes, sp.COMPARED):
+        assert [line.get_label() for line in ax.lines] == ["run-0", "run-1"]
+        for line, path in zip(ax.lines, paths):
+            with open(os.path.join(path, "metrics.csv")) as f:  # by hand: the csv module
+                rows = list(csv.DictReader(f))
+            values = [float(r[key]) for r in rows]
+            by_hand = [np.nanmean(values[max(0, i - 1):i + 1]) for i in range(len(values))]
+            np.testing.assert_allclose(line.get_xdata(), [float(r["steps"]) for r in rows])
+            np.testing.assert_allclose(line.get_ydata(), by_hand, err_msg=key)
+    sp.main(["plot", *paths, "--out", str(tmp_path / "both.png")])  # the command line's way
+    assert imageio.imread(tmp_path / "both.png").shape[0] > 100
+
+
 @pytest.mark.parametrize("other_game", [None, "ramp-room"])
 def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, tmp_path):
     sp.train(sp.Trainer(tiny_config(total_steps=160), "cpu"),
