@@ -74,6 +74,18 @@ def test_rms_distance_matches_a_loop_over_bodies():
     np.testing.assert_allclose(rms_distance(pos, kept), expected)
 
 
+def record_positions(trainer):
+    """From now on, each group's body centres as each of its steps begins: a dict filled as the
+    trainer steps, (group, k-th step) -> [W_g, B, 2]."""
+    seen = {}
+    for g, env in enumerate(trainer.envs):
+        def step(actions, env=env, g=g, step=env.step):
+            seen[g, len([k for k in seen if k[0] == g])] = env.world.pos.copy()
+            return step(actions)
+        env.step = step
+    return seen
+
+
 def one_world_state(env, shift=0.0):
     state = env.snapshot([0])
     state.pos[:] += shift
@@ -177,12 +189,7 @@ def test_states_rescored_in_training_take_their_replays_first_advantage():
     sp.collect_rollout(trainer)
     buffer.score(coded + 0.5)  # scores that no rescoring below can give
     before = buffer.scores.copy()
-    seen = {}  # (group, step of the rollout) -> body centres as that step began
-    for g, env in enumerate(trainer.envs):
-        def step(actions, env=env, g=g, step=env.step):
-            seen[g, len([k for k in seen if k[0] == g])] = env.world.pos.copy()
-            return step(actions)
-        env.step = step
+    seen = record_positions(trainer)  # (group, step of this rollout) -> body centres
     sp.collect_rollout(trainer)
     buffer.score(coded)
     expected = before.copy()
@@ -225,12 +232,7 @@ def test_each_offer_holds_the_world_it_names_and_its_own_agents_advantage():
         "n_worlds=4", "rollout_steps=10", "overlap=true", "curriculum.share=0.7",
         "curriculum.offers=40", "curriculum.min_distance=0"])
     trainer = sp.Trainer(config, "cpu")
-    seen = {}  # (group, step) -> body centres [W_g, B, 2] as each step began
-    for g, env in enumerate(trainer.envs):
-        def step(actions, env=env, g=g, step=env.step):
-            seen[g, len([k for k in seen if k[0] == g])] = env.world.pos.copy()
-            return step(actions)
-        env.step = step
+    seen = record_positions(trainer)  # (group, step) -> body centres [W_g, B, 2]
     sp.collect_rollout(trainer)
     T, A = 10, trainer.envs[0].n_agents
     coded = np.arange(T)[:, None] * 1000.0 + np.arange(4 * A)[None]  # [T, N]: 1000 t + row
