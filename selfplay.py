@@ -1100,16 +1100,16 @@ def main(argv=None):
     r.add_argument("--worlds", type=int, default=4)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
-    r.add_argument("--game", default=None, help="play another env.py preset than the one it "
-                   f"trained in, one of {sorted(game.PRESETS)}")
     e = sub.add_parser("eval", help="behaviour statistics of a trained policy over fresh "
                        "episodes (greedy, or sampled as in training)")
     e.add_argument("source", metavar="RUN_OR_CHECKPOINT")
     e.add_argument("--worlds", type=int, default=512, help="episodes, one per world")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
-    e.add_argument("--game", default=None, help="play another env.py preset than the one it "
-                   f"trained in (a rung up the ladder), one of {sorted(game.PRESETS)}")
+    for command in (r, e):
+        command.add_argument("--game", default=None, help="play another env.py preset than the "
+                             f"one it trained in (a rung up the ladder), one of "
+                             f"{sorted(game.PRESETS)}")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
