@@ -1071,7 +1071,8 @@ def load_in_game(source, device, game_name=None):
     return trainer
 
 
-def main(argv=None):
+def build_parser():
+    """The command line: `--bench` on its own, or one of the subcommands below."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bench", action="store_true", help="print train agent-steps/s")
     parser.add_argument("--preset", default=None, help=f"one of {sorted(PRESETS)}")
@@ -1121,6 +1122,11 @@ def main(argv=None):
     s = sub.add_parser("results", help="the README's results table, from the runs' stages")
     s.add_argument("runs", nargs="+")
     s.add_argument("--machine", default="2-core dev machine", help="where the runs trained")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     if args.bench:
