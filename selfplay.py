@@ -744,7 +744,11 @@ class Progress:
 
 
 def format_time(seconds):
-    seconds = int(min(max(seconds, 0), 99 * 3600))  # past the end (the last update overshoots): 0
+    """Hours, minutes, seconds; from 100 hours on, days and hours (the ramp presets' 2 billion
+    world-steps at 900 a second are 25d17h)."""
+    seconds = int(max(seconds, 0))  # past the end (the last update overshoots): 0
+    if seconds >= 100 * 3600:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 

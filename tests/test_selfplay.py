@@ -254,6 +254,14 @@ def test_progress_line_shows_steps_speed_episodes_rewards_and_stage(capsys):
         assert text in line
 
 
+@pytest.mark.parametrize("seconds, text", [(0, "0h00m00s"), (3725, "1h02m05s"),
+                                           (99 * 3600 + 59 * 60 + 59, "99h59m59s"),
+                                           (2e9 / 900, "25d17h"), (-5, "0h00m00s")])
+def test_time_left_reads_in_hours_and_from_100_hours_in_days(seconds, text):
+    """2 billion world-steps at 900 a second: 2,222,222 s = 25 days 17 hours (and 17 minutes)."""
+    assert sp.format_time(seconds) == text
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--preset", "nope"], "unknown preset"),
     (["train", "--set", "n_worlds=abc"], "expected a int"),
