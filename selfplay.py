@@ -695,15 +695,33 @@ def init_from(trainer, path):
     baseline would be the chasing itself) and records the world-steps, episodes and seconds
     spent before it (`trainer.origin`, also origin.json), which `results` adds to its own."""
     source = load_checkpoint(path)
-    try:
-        trainer.ppo.model.load_state_dict(source.ppo.model.state_dict())
-    except RuntimeError as error:
-        raise ValueError(f"{path!r} holds a network of another shape ({source.config.network}); "
-                         f"this run's is {trainer.config.network}") from error
+    load_network(trainer, source, path)
     trainer.ppo.obs_normaliser.load_state_dict(source.ppo.obs_normaliser.state_dict())
     trainer.ppo.value_normaliser.load_state_dict(source.ppo.value_normaliser.state_dict())
     trainer.origin = origin_of(source, path)
     trainer.stages.reached = [dict(stage) for stage in trainer.origin["stages"]]
+
+
+def load_network(trainer, source, path):
+    """Copy the source's weights into the trainer's network, which must have the same shapes,
+    with one exception: a network that adds the LSTM (`network.use_lstm=true`) to a source
+    without one takes every other layer from the source, and its policy's and critic's memory
+    layers start fresh (a new layer between the pooled features and the action heads, as
+    transfer.py re-initialises its last layers). That gives a reactive policy memory, e.g. to
+    remember where it saw the door, without losing what it learnt."""
+    mine, theirs = trainer.config.network, source.config.network
+    model, weights = trainer.ppo.model, source.ppo.model.state_dict()
+    if replace(theirs, use_lstm=mine.use_lstm) == mine and mine.use_lstm and not theirs.use_lstm:
+        weights = {name: value for name, value in weights.items() if ".memory." not in name}
+        fresh = [name for name in model.state_dict() if ".memory." in name]
+        weights.update({name: model.state_dict()[name] for name in fresh})
+        print(f"--init {path}: the LSTM is new; {', '.join(fresh)} start fresh")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ValueError(f"{path!r} holds a network of another shape ({theirs}); this run's is "
+                         f"{mine} (only adding the LSTM to a network without one is allowed)"
+                         ) from error
 
 
 def origin_of(source, path):

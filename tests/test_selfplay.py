@@ -364,6 +364,39 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
     assert f"(from {source_run.checkpoint_path})" in rows[0]
 
 
+def test_init_adds_an_lstm_keeping_every_other_layer_of_a_network_without_one(tmp_path):
+    """--init from a reactive policy with `network.use_lstm=true`: the memory layers are the
+    new network's own fresh ones, every other tensor is the source's, and it trains."""
+    source = sp.Trainer(tiny_config(), "cpu")
+    with torch.no_grad():
+        for p in source.ppo.model.parameters():
+            p.add_(1.0)  # unlike any fresh network's weights
+    path = str(tmp_path / "source.pt")
+    sp.save_checkpoint(source, path)
+    lstm = sp.apply_overrides(tiny_config(), ["network.use_lstm=true"])
+    fresh = sp.Trainer(lstm, "cpu").ppo.model.state_dict()  # same seed: the same fresh weights
+    trainer = sp.Trainer(lstm, "cpu")
+    sp.init_from(trainer, path)
+    loaded, theirs = trainer.ppo.model.state_dict(), source.ppo.model.state_dict()
+    memory = [name for name in loaded if ".memory." in name]
+    assert len(memory) == 8  # weight_ih, weight_hh, bias_ih, bias_hh, in policy and critic
+    for name, value in loaded.items():
+        assert torch.equal(value, fresh[name] if name in memory else theirs[name]), name
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert trainer.steps == 480
+
+
+@pytest.mark.parametrize("change", ["network.embed=16", "network.use_lstm=true"])
+def test_init_from_a_network_of_another_shape_is_a_clear_error(change, tmp_path):
+    """Only adding the LSTM is allowed, not another width, nor dropping an LSTM the source has."""
+    source = sp.Trainer(sp.apply_overrides(tiny_config(), [change]), "cpu")
+    path = str(tmp_path / "source.pt")
+    sp.save_checkpoint(source, path)
+    target = "network.use_lstm=false" if change == "network.use_lstm=true" else "seed=1"
+    with pytest.raises(ValueError, match="holds a network of another shape"):
+        sp.init_from(sp.Trainer(sp.apply_overrides(tiny_config(), [target]), "cpu"), path)
+
+
 def test_metrics_gain_a_column_when_a_resumed_run_records_a_new_statistic(tmp_path):
     run = sp.RunFolder(str(tmp_path / "run"))
     run.append_metrics({"update": 1, "steps": 10, "hider_reward": 0.5})  # an older selfplay.py
