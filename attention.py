@@ -302,6 +302,29 @@ class EntityTower(nn.Module):
         return torch.stack(outputs), h, c                       # [T, N, H]
 
 
+    def lstm_from_dense(self, weight, bias, gain=8.0, scale=0.03, gate=4.0):
+        """Set this tower's fresh LSTM to do, from an empty memory, what a reactive tower's
+        memory layer relu(W x + b) did, up to a scale that the layer norm after it removes.
+
+        Gates (torch's order: input, forget, cell, output), with z = W x + b:
+            input  = sigmoid(gain * z)   ~ 1 where z > 0, ~ 0 where z < 0: the relu's switch
+            forget = sigmoid(-gate)      ~ 0.02: almost nothing kept from the step before
+            cell   = tanh(scale * z)     ~ scale * z (small, so tanh is nearly linear)
+            output = sigmoid(gate)       ~ 0.98
+        so c = input * cell ~ scale * relu(z) and h = output * tanh(c) ~ 0.98 * scale * relu(z).
+        The recurrent weights start at zero: training opens the memory where it pays. Used by
+        selfplay.py when `--init` adds the LSTM to a policy trained without one."""
+        hidden = self.memory.hidden_size
+        i, f, g, o = (slice(k * hidden, (k + 1) * hidden) for k in range(4))
+        with torch.no_grad():
+            for tensor in (self.memory.weight_ih, self.memory.weight_hh,
+                           self.memory.bias_ih, self.memory.bias_hh):
+                tensor.zero_()
+            self.memory.weight_ih[i], self.memory.bias_ih[i] = gain * weight, gain * bias
+            self.memory.bias_ih[f] = -gate
+            self.memory.weight_ih[g], self.memory.bias_ih[g] = scale * weight, scale * bias
+            self.memory.bias_ih[o] = gate
+
 # --------------------------------------------------------------------------------------------
 # The action distribution
 # --------------------------------------------------------------------------------------------

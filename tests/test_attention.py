@@ -190,6 +190,24 @@ def test_network_without_lstm_has_empty_state():
     assert dist.sample().shape == (T, N, 5)
 
 
+def test_lstm_set_from_a_dense_layer_outputs_its_relu_from_an_empty_memory():
+    """lstm_from_dense: from zero state h = sigmoid(4) tanh(sigmoid(8 z) tanh(0.03 z)), which
+    is sigmoid(4) * 0.03 * relu(z) up to the input gate's soft switch (|z sigmoid(8 z) -
+    relu(z)| <= 0.035) and the two tanh's bend (under 2% for |z| < 5), z = W x + b."""
+    tower = make_model().policy
+    weight = 0.7 * torch.randn(SMALL.lstm, SMALL.dense, dtype=torch.float64)
+    bias = 0.5 * torch.randn(SMALL.lstm, dtype=torch.float64)
+    tower.lstm_from_dense(weight, bias)
+    x = torch.randn(200, SMALL.dense, dtype=torch.float64) / SMALL.dense ** 0.5
+    zeros = torch.zeros(200, SMALL.lstm, dtype=torch.float64)
+    with torch.no_grad():
+        h, _ = tower.memory(x, (zeros, zeros))
+    z = x @ weight.T + bias
+    assert z.abs().max() < 5 and (z < 0).float().mean() > 0.3   # both sides of the switch
+    relu_like = h / (0.03 * torch.sigmoid(torch.tensor(4.0, dtype=torch.float64)))
+    assert torch.allclose(relu_like, torch.relu(z), rtol=0.02, atol=0.036)
+
+
 def test_missing_entity_type_and_empty_entity_list_work():
     obs_sizes = {key: size for key, size in FULL_GAME_OBS.items() if key != "ramps"}
     counts = {"agents": 1, "boxes": 0}

@@ -364,26 +364,36 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
     assert f"(from {source_run.checkpoint_path})" in rows[0]
 
 
-def test_init_adds_an_lstm_keeping_every_other_layer_of_a_network_without_one(tmp_path):
-    """--init from a reactive policy with `network.use_lstm=true`: the memory layers are the
-    new network's own fresh ones, every other tensor is the source's, and it trains."""
-    source = sp.Trainer(tiny_config(), "cpu")
-    with torch.no_grad():
-        for p in source.ppo.model.parameters():
-            p.add_(1.0)  # unlike any fresh network's weights
-    path = str(tmp_path / "source.pt")
-    sp.save_checkpoint(source, path)
-    lstm = sp.apply_overrides(tiny_config(), ["network.use_lstm=true"])
-    fresh = sp.Trainer(lstm, "cpu").ppo.model.state_dict()  # same seed: the same fresh weights
-    trainer = sp.Trainer(lstm, "cpu")
+def test_init_adds_an_lstm_that_acts_as_the_network_without_one_did(tmp_path):
+    """--init from the shipped fort-building policy with `network.use_lstm=true`: every tensor
+    but the memory layers is the source's, and the new LSTM gives nearly the source's action
+    distribution and values (a fresh LSTM changes the actions by about 20 nats); it trains."""
+    path = "checkpoints/fort-building.pt"
+    source = sp.load_checkpoint(path)
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=8", "rollout_steps=20", "total_steps=160", "checkpoint_minutes=1000",
+        "network.use_lstm=true"])
+    trainer = sp.Trainer(config, "cpu")
     sp.init_from(trainer, path)
     loaded, theirs = trainer.ppo.model.state_dict(), source.ppo.model.state_dict()
-    memory = [name for name in loaded if ".memory." in name]
-    assert len(memory) == 8  # weight_ih, weight_hh, bias_ih, bias_hh, in policy and critic
-    for name, value in loaded.items():
-        assert torch.equal(value, fresh[name] if name in memory else theirs[name]), name
+    assert [name for name in loaded if name not in theirs] == [
+        f"{tower}.memory.{part}" for tower in ("policy", "critic")
+        for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    for name, value in theirs.items():
+        if ".memory." not in name:
+            assert torch.equal(loaded[name], value), name
+
+    obs = sp.to_torch(trainer.envs[0].reset(), "cpu")
+    obs = {key: value[None] for key, value in source.ppo.normalise_obs(obs, False).items()}
+    n = obs["self"].shape[1]
+    with torch.no_grad():
+        (p, v), (q, w) = [(dist, value) for dist, value, _ in (
+            model(obs, model.initial_state(n), torch.ones(1, n, dtype=torch.bool))
+            for model in (source.ppo.model, trainer.ppo.model))]
+    kl = sum((lp.exp() * (lp - lq)).sum((-2, -1)) for lp, lq in zip(p.log_probs, q.log_probs))
+    assert kl.max() < 0.1 and torch.allclose(v, w, atol=0.1)
     sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
-    assert trainer.steps == 480
+    assert trainer.steps == 160
 
 
 @pytest.mark.parametrize("change", ["network.embed=16", "network.use_lstm=true"])
