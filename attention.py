@@ -301,7 +301,6 @@ class EntityTower(nn.Module):
             outputs.append(h)
         return torch.stack(outputs), h, c                       # [T, N, H]
 
-
     def lstm_from_dense(self, weight, bias, gain=8.0, scale=0.03, gate=4.0):
         """Set this tower's fresh LSTM to do, from an empty memory, what a reactive tower's
         memory layer relu(W x + b) did, up to a scale that the layer norm after it removes.
@@ -324,6 +323,7 @@ class EntityTower(nn.Module):
             self.memory.bias_ih[f] = -gate
             self.memory.weight_ih[g], self.memory.bias_ih[g] = scale * weight, scale * bias
             self.memory.bias_ih[o] = gate
+
 
 # --------------------------------------------------------------------------------------------
 # The action distribution
