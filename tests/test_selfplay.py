@@ -396,15 +396,19 @@ def test_init_adds_an_lstm_that_acts_as_the_network_without_one_did(tmp_path):
     assert trainer.steps == 160
 
 
-@pytest.mark.parametrize("change", ["network.embed=16", "network.use_lstm=true"])
-def test_init_from_a_network_of_another_shape_is_a_clear_error(change, tmp_path):
+@pytest.mark.parametrize("source_change, target_change", [
+    ("network.embed=16", "seed=1"),                        # another width
+    ("network.embed=16", "network.use_lstm=true"),         # another width, and adding the LSTM
+    ("network.use_lstm=true", "network.use_lstm=false")])  # dropping the source's LSTM
+def test_init_from_a_network_of_another_shape_is_a_clear_error(source_change, target_change,
+                                                               tmp_path):
     """Only adding the LSTM is allowed, not another width, nor dropping an LSTM the source has."""
-    source = sp.Trainer(sp.apply_overrides(tiny_config(), [change]), "cpu")
+    source = sp.Trainer(sp.apply_overrides(tiny_config(), [source_change]), "cpu")
     path = str(tmp_path / "source.pt")
     sp.save_checkpoint(source, path)
-    target = "network.use_lstm=false" if change == "network.use_lstm=true" else "seed=1"
+    target = sp.Trainer(sp.apply_overrides(tiny_config(), [target_change]), "cpu")
     with pytest.raises(ValueError, match="holds a network of another shape"):
-        sp.init_from(sp.Trainer(sp.apply_overrides(tiny_config(), [target]), "cpu"), path)
+        sp.init_from(target, path)
 
 
 def test_metrics_gain_a_column_when_a_resumed_run_records_a_new_statistic(tmp_path):
