@@ -677,11 +677,11 @@ def observe(world, lidar, visible, progress, n_boxes):
 # 4b. Forts: can a seeker still walk to a hider?
 # ---------------------------------------------------------------------------------------------
 # The paper's figure 3 counts boxes moved and locked; whether they make a fort is read from the
-# GIFs. This statistic asks it directly, at the end of the preparation phase: on a grid of
-# SEAL_CELL cells over the floor (and a margin around it, for games without outer walls), a cell
-# is blocked when its centre lies within an agent's radius of a wall or a box, so an agent's
-# centre can stand only on free cells; a flood fill from every seeker's cell then either reaches
-# a hider's cell or not. Ramps do not block (they are climbed), and nor do agents. A cube pushed
+# GIFs. This statistic asks it directly, at the end of the preparation phase (and again after
+# the episode's last step: did the fort hold?): on a grid of SEAL_CELL cells over the floor (and
+# a margin around it, for games without outer walls), a cell is blocked when its centre lies
+# within an agent's radius of a wall or a box, so an agent's centre can stand only on free
+# cells; a flood fill from every hider's cell then either reaches a seeker's cell or not. Ramps do not block (they are climbed), and nor do agents. A cube pushed
 # into the 0.4 m doorway seals the room because the gaps it leaves are narrower than an agent.
 
 SEAL_CELL = 0.05  # m, fine enough that the 0.1 m of a doorway an agent's centre may cross shows
@@ -694,10 +694,13 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
     """bool [W]: in world w, no seeker can walk to any hider (and both teams are present)."""
     W = kind.shape[0]
     n = int(round((arena + 2 * SEAL_MARGIN) / SEAL_CELL))
+    N = n + 2  # the fill runs on the grid with a ring of blocked cells around it, flattened:
+    # cell (i, j) is i * N + j, its neighbours are +-1 and +-N, and none of them is off the grid
     out = np.zeros(W, np.bool_)
     blocked = np.zeros((n, n), np.bool_)
-    seen = np.zeros((n, n), np.bool_)
-    queue = np.zeros(n * n, np.int64)  # cells i * n + j, in the order the fill reaches them
+    free = np.zeros(N * N, np.bool_)  # not blocked and not yet reached by the fill
+    goal = np.zeros(N * N, np.bool_)  # next to a seeker
+    queue = np.zeros(N * N, np.int64)  # cells in the order the fill reaches them
     for w in range(W):
         blocked[:] = False
         for m in range(walls.shape[1]):
@@ -708,47 +711,38 @@ def hiders_sealed_off(kind, team, pos, half, angle, walls, wall_height, n_agents
             if kind[w, b] == BOX:
                 block_rectangle(blocked, pos[w, b, 0], pos[w, b, 1], half[w, b, 0],
                                 half[w, b, 1], angle[w, b], radius)
-        seen[:] = False  # reached by the flood fill
-        head = tail = 0
+        for i in range(n):
+            for j in range(n):
+                free[(i + 1) * N + j + 1] = not blocked[i, j]
+        goal[:] = False
+        tail = 0
         has_hider = has_seeker = False
-        for a in range(n_agents):
-            if kind[w, a] != AGENT:
-                continue
+        for a in range(n_agents):  # the fill starts from the free cells next to a hider (one
+            if kind[w, a] != AGENT:  # touching two walls stands on a blocked cell); it is done
+                continue  # when it reaches a cell next to a seeker (the same reason)
             has_hider |= team[w, a] == HIDERS
             has_seeker |= team[w, a] == SEEKERS
-            if team[w, a] == SEEKERS:  # the fill starts from the free cells next to a
-                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)  # seeker (one
-                for di in range(-1, 2):  # touching two walls stands on a blocked cell)
-                    for dj in range(-1, 2):
-                        tail = visit(seen, blocked, queue, tail, i + di, j + dj)
-        while head < tail:
-            i, j = queue[head] // n, queue[head] % n
+            centre = (grid_cell(pos[w, a, 0], n) + 1) * N + grid_cell(pos[w, a, 1], n) + 1
+            for k in (centre - N - 1, centre - N, centre - N + 1, centre - 1, centre,
+                      centre + 1, centre + N - 1, centre + N, centre + N + 1):
+                if team[w, a] == SEEKERS:
+                    goal[k] = True
+                elif team[w, a] == HIDERS and free[k]:
+                    free[k] = False
+                    queue[tail] = k
+                    tail += 1
+        head, reached = 0, False  # from the hiders, not the seekers: when they are sealed in,
+        while head < tail and not reached:  # the fill covers their room, not the whole floor
+            k = queue[head]
             head += 1
-            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                tail = visit(seen, blocked, queue, tail, i + di, j + dj)
-        sealed = has_hider and has_seeker
-        for a in range(n_agents):
-            if kind[w, a] == AGENT and team[w, a] == HIDERS:
-                i, j = grid_cell(pos[w, a, 0], n), grid_cell(pos[w, a, 1], n)
-                for di in range(-1, 2):  # reached: a cell next to it (the same reason)
-                    for dj in range(-1, 2):
-                        u, v = i + di, j + dj
-                        if 0 <= u < n and 0 <= v < n and seen[u, v]:
-                            sealed = False
-        out[w] = sealed
+            reached = goal[k]
+            for m in (k + 1, k - 1, k + N, k - N):
+                if free[m]:
+                    free[m] = False
+                    queue[tail] = m
+                    tail += 1
+        out[w] = has_hider and has_seeker and not reached
     return out
-
-
-@njit(cache=True)
-def visit(seen, blocked, queue, tail, u, v):
-    """Mark cell (u, v) reached and queue it, if it is on the grid, free and new; returns the
-    queue's new length."""
-    n = seen.shape[0]
-    if 0 <= u < n and 0 <= v < n and not seen[u, v] and not blocked[u, v]:
-        seen[u, v] = True
-        queue[tail] = u * n + v
-        return tail + 1
-    return tail
 
 
 @njit(cache=True)
@@ -763,10 +757,11 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
     along its own axes, heading): the places an agent's centre cannot be."""
     n = blocked.shape[0]
     c, s = math.cos(heading), math.sin(heading)
-    reach = math.sqrt(hx * hx + hy * hy) + radius  # a bounding circle, to visit few cells
-    for i in range(grid_cell(cx - reach, n), grid_cell(cx + reach, n) + 1):
-        x = (i + 0.5) * SEAL_CELL - SEAL_MARGIN - cx
-        for j in range(grid_cell(cy - reach, n), grid_cell(cy + reach, n) + 1):
+    ex = abs(c) * hx + abs(s) * hy + radius  # half extents of the grid-aligned box around it:
+    ey = abs(s) * hx + abs(c) * hy + radius  # only cells in there can be blocked (a 6 m wall
+    for i in range(grid_cell(cx - ex, n), grid_cell(cx + ex, n) + 1):  # visits a strip of
+        x = (i + 0.5) * SEAL_CELL - SEAL_MARGIN - cx  # cells, not a 6 x 6 m square)
+        for j in range(grid_cell(cy - ey, n), grid_cell(cy + ey, n) + 1):
             y = (j + 0.5) * SEAL_CELL - SEAL_MARGIN - cy
             qx = abs(c * x + s * y) - hx  # the cell centre in the rectangle's frame, minus
             qy = abs(-s * x + c * y) - hy  # its half extents: > 0 outside along that axis
@@ -781,7 +776,8 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 
 STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
              "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock",
-             "hiders_sealed_prep")  # the paper's figure 3, and ours: a fort (section 4b)
+             "hiders_sealed_prep", "hiders_sealed")  # the paper's figure 3, and ours: a fort
+# when preparation ends, and whether it still stands at the episode's last step (section 4b)
 
 
 class HideAndSeek:
@@ -1032,8 +1028,10 @@ class HideAndSeek:
     def episode_stats(self, ended):
         """The paper's figure 3 statistics for the worlds whose episode just ended, one entry per
         ended world (1-D arrays): displacements in m, lock counts, team returns (mean of the
-        team's agents), episode length, team sizes, and `world`, the world index. Not a paper key:
-        max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use. The keys are
+        team's agents), episode length, team sizes, and `world`, the world index. Not paper keys:
+        max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use;
+        hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
+        preparation ended / after the last step (a fort made, a fort that held). The keys are
         always there; with no episode ended, every array is empty."""
         stats = {"world": ended, "length": self.t[ended].copy(),
                  "max_seeker_height": self.seeker_height[ended],
@@ -1051,6 +1049,7 @@ class HideAndSeek:
             stats[f"num_{name}_lock_prep"] = locks_prep.astype(np.int64)
             stats[count] = (self.world.kind[ended] == kind).sum(-1)
         stats["hiders_sealed_prep"] = self.prep_stats["hiders_sealed_prep"][ended].astype(np.int64)
+        stats["hiders_sealed"] = self.sealed_off(ended).astype(np.int64)  # after the last step
         return stats
 
     def render(self, w=0, size=320):

@@ -875,7 +875,8 @@ def plot_run(run_path, out=None):
                                   ("num_box_lock", "boxes, end"),
                                   ("num_ramp_lock_prep", "ramps, preparation"),
                                   ("num_ramp_lock", "ramps, end")]),
-              ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation")])]
+              ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
+                                     ("hiders_sealed", "at the end")])]
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)

@@ -23,26 +23,28 @@ CUBE = (0.25, 0.25)
 
 
 def staged(preset="quadrant", hiders=(), seekers=(), objects=(), walls=(), after_prep=True,
-           **env_args):
-    """An env whose world 0 holds exactly the given bodies. hiders, seekers: (x, y, heading);
-    objects: (kind, x, y, angle, half); walls: (x0, y0, x1, y1, height)."""
-    env = HideAndSeek(preset, 1, seed=0, **env_args)
+           n_worlds=1, **env_args):
+    """An env whose worlds (world 0, unless n_worlds is given) hold exactly the given bodies.
+    hiders, seekers: (x, y, heading); objects: (kind, x, y, angle, half); walls: (x0, y0, x1,
+    y1, height)."""
+    env = HideAndSeek(preset, n_worlds, seed=0, **env_args)
     world = env.world
-    ph.clear_world(world, 0)
-    for k, (x, y, heading) in enumerate(hiders):
-        ph.place_agent(world, 0, k, x, y, heading, HIDERS)
-    first_seeker = env.preset.hiders[1]
-    for k, (x, y, heading) in enumerate(seekers):
-        ph.place_agent(world, 0, first_seeker + k, x, y, heading, SEEKERS)
-    slots = {BOX: env.n_agents, RAMP: env.n_agents + env.n_boxes}
-    for kind, x, y, angle, half in objects:
-        ph.place_object(world, 0, slots[kind], kind, x, y, angle, half)
-        slots[kind] += 1
-    for m, (x0, y0, x1, y1, height) in enumerate(walls):
-        ph.place_wall(world, 0, m, x0, y0, x1, y1, height)
-    obs = env.start_episodes([0])
+    for w in range(n_worlds):
+        ph.clear_world(world, w)
+        for k, (x, y, heading) in enumerate(hiders):
+            ph.place_agent(world, w, k, x, y, heading, HIDERS)
+        first_seeker = env.preset.hiders[1]
+        for k, (x, y, heading) in enumerate(seekers):
+            ph.place_agent(world, w, first_seeker + k, x, y, heading, SEEKERS)
+        slots = {BOX: env.n_agents, RAMP: env.n_agents + env.n_boxes}
+        for kind, x, y, angle, half in objects:
+            ph.place_object(world, w, slots[kind], kind, x, y, angle, half)
+            slots[kind] += 1
+        for m, (x0, y0, x1, y1, height) in enumerate(walls):
+            ph.place_wall(world, w, m, x0, y0, x1, y1, height)
+    obs = env.start_episodes(list(range(n_worlds)))
     if after_prep:
-        env.t[0] = env.prep_steps
+        env.t[:] = env.prep_steps
     return env, obs
 
 
@@ -413,6 +415,62 @@ def test_a_cube_away_from_the_wall_seals_only_a_gap_narrower_than_an_agent(gap, 
     assert sealed_with_cube_at(FLUSH_X + gap, 1.5) == sealed
 
 
+def sealed_by_dilation(env, w, cell=0.05, margin=0.5, radius=0.15):
+    """Brute force: the free cells (centres farther than an agent's radius from every wall and
+    box, each cell tested against each rectangle in numpy), grown from the seeker's 3 x 3 cells
+    one ring at a time until nothing changes; sealed when no hider's 3 x 3 cells were reached."""
+    s = env.world
+    n = round((env.preset.arena + 2 * margin) / cell)
+    x, y = np.meshgrid((np.arange(n) + 0.5) * cell - margin, (np.arange(n) + 0.5) * cell - margin,
+                       indexing="ij")
+    rects = [tuple(s.walls[w, m]) for m in range(s.walls.shape[1]) if s.wall_height[w, m] > 0]
+    rects += [(*s.pos[w, b], *s.half[w, b], s.angle[w, b]) for b in range(env.n_agents,
+                                                                        env.n_bodies)
+              if s.kind[w, b] == BOX]
+    free = np.ones((n, n), bool)
+    for cx, cy, hx, hy, heading in rects:
+        c, sn = math.cos(heading), math.sin(heading)
+        qx = np.abs(c * (x - cx) + sn * (y - cy)) - hx
+        qy = np.abs(-sn * (x - cx) + c * (y - cy)) - hy
+        free &= np.maximum(qx, 0) ** 2 + np.maximum(qy, 0) ** 2 >= radius ** 2
+
+    def around(agent):
+        i, j = (min(n - 1, max(0, int((v + margin) / cell))) for v in s.pos[w, agent])
+        near = np.zeros((n, n), bool)
+        near[max(0, i - 1):i + 2, max(0, j - 1):j + 2] = True
+        return near
+
+    hiders, seekers = (np.flatnonzero(env.team[w] == side) for side in (HIDERS, SEEKERS))
+    reached = np.logical_or.reduce([around(a) for a in seekers]) & free
+    while True:
+        grown = reached.copy()
+        grown[1:] |= reached[:-1]
+        grown[:-1] |= reached[1:]
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown &= free
+        if (grown == reached).all():
+            return not any((around(a) & reached).any() for a in hiders)
+        reached = grown
+
+
+def test_sealed_agrees_with_a_brute_force_fill_around_a_jittered_cube():
+    """64 worlds with the cube thrown about the doorway, the hider anywhere in the room and the
+    seeker anywhere outside it: a mix of forts and open doors, each answered alike."""
+    W, rng = 64, np.random.default_rng(5)
+    env, _ = staged("fort", hiders=[(4.5, 1.5, 0)], seekers=[(1, 4, 0)],
+                    objects=[(BOX, FLUSH_X, 1.5, 0.0, CUBE)], walls=ROOM_WALLS, n_worlds=W)
+    cube = env.n_agents
+    env.world.pos[:, cube] = np.stack([FLUSH_X + rng.uniform(-0.1, 0.4, W),
+                                       1.5 + rng.uniform(-0.35, 0.35, W)], axis=1)
+    env.world.angle[:, cube] = rng.uniform(-0.6, 0.6, W)
+    env.world.pos[:, 0] = rng.uniform((3.2, 0.2), (5.8, 2.8), (W, 2))  # the hider, in the room
+    env.world.pos[:, 1] = rng.uniform((0.2, 0.2), (2.8, 5.8), (W, 2))  # the seeker, outside
+    sealed = env.sealed_off(np.arange(W))
+    assert sealed.tolist() == [sealed_by_dilation(env, w) for w in range(W)]
+    assert 10 <= sealed.sum() <= W - 10  # both answers are tested
+
+
 @pytest.mark.parametrize("closed_after, sealed", [(2, 1), (3, 0)])
 def test_sealed_is_read_when_preparation_ends(closed_after, sealed):
     """The cube starts 0.5 m into the room and is put in the doorway after `closed_after` of
@@ -427,6 +485,25 @@ def test_sealed_is_read_when_preparation_ends(closed_after, sealed):
             env.world.pos[0, cube] = (FLUSH_X, 1.5)
         _, _, dones, info = env.step(idle(env))
     assert dones[0] and info["episodes"]["hiders_sealed_prep"].tolist() == [sealed]
+
+
+@pytest.mark.parametrize("opened_after, held", [(6, 1), (5, 0)])
+def test_a_fort_that_held_is_read_after_the_last_step(opened_after, held):
+    """The cube stands in the doorway from the start and is moved 0.5 m into the room after
+    `opened_after` of the episode's 6 steps: never (the fort held), or just before the last
+    step (it did not). Either way the hider was sealed off when preparation ended (step 3)."""
+    game = dataclasses.replace(PRESETS["fort"], name="held", horizon=6, prep_fraction=0.5)
+    env, _ = staged(game, hiders=[(4.5, 1.5, 0)], seekers=[(1, 4, 0)],
+                    objects=[(BOX, FLUSH_X, 1.5, 0.0, CUBE)], walls=ROOM_WALLS,
+                    after_prep=False, auto_reset=False)
+    cube = env.n_agents
+    for t in range(game.horizon):
+        if t == opened_after:
+            env.world.pos[0, cube] = (FLUSH_X + 0.5, 1.5)
+        _, _, dones, info = env.step(idle(env))
+    episode = info["episodes"]
+    assert dones[0] and episode["hiders_sealed_prep"].tolist() == [1]
+    assert episode["hiders_sealed"].tolist() == [held]
 
 
 def test_statistics_record_how_high_a_seeker_climbed():
