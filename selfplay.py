@@ -828,11 +828,30 @@ def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=No
     return out
 
 
+# What became of the hiders' fort: (sealed off when preparation ended, after the last step).
+FORT_OUTCOMES = {"held": (True, True), "fell": (True, False), "late": (False, True),
+                 "none": (False, False)}
+
+
+def fort_outcomes(episodes):
+    """The episodes split by FORT_OUTCOMES: for each, its share of the episodes (forts_NAME) and
+    the hiders' mean return in it (hider_return_NAME, NaN where there is none)."""
+    made, kept = episodes["hiders_sealed_prep"] > 0, episodes["hiders_sealed"] > 0
+    result = {}
+    for name, (at_prep, at_end) in FORT_OUTCOMES.items():
+        group = (made == at_prep) & (kept == at_end)
+        result[f"forts_{name}"] = float(group.mean())
+        result[f"hider_return_{name}"] = (float(episodes["hider_return"][group].mean())
+                                          if group.any() else math.nan)
+    return result
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between.
-    Rewards are per agent-step of the team, preparation included, as in metrics.csv."""
+    Rewards are per agent-step of the team, preparation included, as in metrics.csv; then
+    `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -843,7 +862,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False):
                                          / (size.sum() * horizon))
     for key in STAT_KEYS + ("max_seeker_height",):
         result[key] = float(np.mean(episodes[key]))
-    return result
+    return result | fort_outcomes(episodes)
 
 
 def tile(images):

@@ -169,6 +169,22 @@ def test_stage_tracker_does_not_skip_a_stage():
     assert found == [] and tracker.current() == "none yet"
 
 
+def test_fort_outcomes_split_the_episodes_as_a_plain_loop_does():
+    rng = np.random.default_rng(0)
+    prep, end, returns = rng.integers(0, 2, 50), rng.integers(0, 2, 50), rng.normal(0, 20, 50)
+    end[prep == 0] = 0  # no fort made late: that group is empty
+    episodes = {"hiders_sealed_prep": prep, "hiders_sealed": end, "hider_return": returns}
+    result = sp.fort_outcomes(episodes)
+    for name, (made, kept) in sp.FORT_OUTCOMES.items():
+        group = [r for p, e, r in zip(prep, end, returns) if bool(p) == made and bool(e) == kept]
+        assert result[f"forts_{name}"] == len(group) / 50
+        if group:
+            assert result[f"hider_return_{name}"] == pytest.approx(np.mean(group))
+        else:
+            assert math.isnan(result[f"hider_return_{name}"])
+    assert result["forts_late"] == 0.0 and sum(result[f"forts_{n}"] for n in sp.FORT_OUTCOMES) == 1
+
+
 def test_render_and_plot_write_readable_files(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
