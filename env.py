@@ -681,8 +681,9 @@ def observe(world, lidar, visible, progress, n_boxes):
 # the episode's last step: did the fort hold?): on a grid of SEAL_CELL cells over the floor (and
 # a margin around it, for games without outer walls), a cell is blocked when its centre lies
 # within an agent's radius of a wall or a box, so an agent's centre can stand only on free
-# cells; a flood fill from every hider's cell then either reaches a seeker's cell or not. Ramps do not block (they are climbed), and nor do agents. A cube pushed
-# into the 0.4 m doorway seals the room because the gaps it leaves are narrower than an agent.
+# cells; a flood fill from every hider's cell then either reaches a seeker's cell or not. Ramps
+# do not block (they are climbed), and nor do agents. A cube pushed into the 0.4 m doorway
+# seals the room because the gaps it leaves are narrower than an agent.
 
 SEAL_CELL = 0.05  # m, fine enough that the 0.1 m of a doorway an agent's centre may cross shows
 SEAL_MARGIN = 0.5  # m of floor beyond the arena's edge on every side
@@ -1020,6 +1021,8 @@ class HideAndSeek:
 
     def sealed_off(self, worlds):
         """bool [len(worlds)]: no seeker can walk to any hider there now (section 4b)."""
+        if len(worlds) == 0:  # most steps end no episode: nothing to fill
+            return np.zeros(0, bool)
         s = self.world
         return hiders_sealed_off(s.kind[worlds], s.team[worlds], s.pos[worlds], s.half[worlds],
                                  s.angle[worlds], s.walls[worlds], s.wall_height[worlds],
