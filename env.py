@@ -777,8 +777,10 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 
 STAT_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
              "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock",
-             "hiders_sealed_prep", "hiders_sealed")  # the paper's figure 3, and ours: a fort
-# when preparation ends, and whether it still stands at the episode's last step (section 4b)
+             "hiders_sealed_prep", "hiders_sealed", "box_unlocks")  # the paper's figure 3, and
+# ours: a fort when preparation ends, whether it still stands at the episode's last step
+# (section 4b), and how many times a box was unlocked after preparation (by the team that locked
+# it, the only one that may: a fort's box unlocked is a box its own hiders can drag away)
 
 
 class HideAndSeek:
@@ -837,6 +839,7 @@ class HideAndSeek:
         env.py lacks the statistics added since; they start at 0 for the episodes under way."""
         self.__dict__.update(state)
         self.__dict__.setdefault("replayed", np.zeros(self.n_worlds, bool))
+        self.__dict__.setdefault("box_unlocks", np.zeros(self.n_worlds, np.int64))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -849,6 +852,7 @@ class HideAndSeek:
         self.t = np.zeros(W, np.int64)  # steps taken in the current episode
         self.returns = np.zeros((W, self.n_agents))  # reward summed over the episode
         self.seeker_height = np.zeros(W)  # highest a seeker's feet have been, m
+        self.box_unlocks = np.zeros(W, np.int64)  # boxes unlocked after preparation
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
@@ -864,7 +868,10 @@ class HideAndSeek:
         with self.timed("rest"):  # 1. idle the padding slots, and the seekers in preparation
             actions = self.game_actions(self.checked_actions(actions), in_prep)
         with self.timed("physics"):  # 2. grab and lock see what each agent saw last step
+            boxes_locked = self.boxes_locked()  # [W, n_bodies]
             physics.step(self.world, actions, self.visible)
+            unlocked = boxes_locked & ~self.boxes_locked()
+            self.box_unlocks += np.where(in_prep, 0, unlocked.sum(1))
         with self.timed("sense"):  # 3. lidar, and line of sight from every agent to every body
             self.lidar, sight = physics.sense(self.world)
         with self.timed("observations"):  # 4. vision = line of sight and the 135-degree cone
@@ -954,6 +961,7 @@ class HideAndSeek:
         self.t[which] = 0
         self.returns[which] = 0.0
         self.seeker_height[which] = 0.0
+        self.box_unlocks[which] = 0
         self.replayed[which] = False
         self.spawn_pos[which] = self.world.pos[which]
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
@@ -1001,6 +1009,10 @@ class HideAndSeek:
                 obs["visible_" + kind] = obs["exists_" + kind].copy()
         return obs
 
+    def boxes_locked(self):
+        """bool [W, n_bodies]: the body is a box and some team has locked it."""
+        return (self.world.kind == BOX) & (self.world.locked_by != NO_TEAM)
+
     def object_stats(self, worlds, kind):
         """Largest displacement from spawn and number locked, of boxes or ramps, per world."""
         s = self.world
@@ -1034,7 +1046,8 @@ class HideAndSeek:
         team's agents), episode length, team sizes, and `world`, the world index. Not paper keys:
         max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use;
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
-        preparation ended / after the last step (a fort made, a fort that held). The keys are
+        preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
+        how many times a box was unlocked after preparation. The keys are
         always there; with no episode ended, every array is empty."""
         stats = {"world": ended, "length": self.t[ended].copy(),
                  "max_seeker_height": self.seeker_height[ended],
@@ -1053,6 +1066,7 @@ class HideAndSeek:
             stats[count] = (self.world.kind[ended] == kind).sum(-1)
         stats["hiders_sealed_prep"] = self.prep_stats["hiders_sealed_prep"][ended].astype(np.int64)
         stats["hiders_sealed"] = self.sealed_off(ended).astype(np.int64)  # after the last step
+        stats["box_unlocks"] = self.box_unlocks[ended].copy()
         return stats
 
     def render(self, w=0, size=320):

@@ -893,7 +893,8 @@ def plot_run(run_path, out=None):
               ("objects locked", [("num_box_lock_prep", "boxes, preparation"),
                                   ("num_box_lock", "boxes, end"),
                                   ("num_ramp_lock_prep", "ramps, preparation"),
-                                  ("num_ramp_lock", "ramps, end")]),
+                                  ("num_ramp_lock", "ramps, end"),
+                                  ("box_unlocks", "box unlocks after preparation")]),
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
                                      ("hiders_sealed", "at the end")])]
     stages = []

@@ -375,6 +375,24 @@ def test_statistics_match_a_scripted_episode():
     assert stats["hider_return"] == 12 and stats["seeker_return"] == -12  # never seen
 
 
+def test_box_unlocks_count_the_unlocks_after_preparation():
+    """The hider presses lock at the cube in front of it on every step but three: one in the
+    preparation phase (unlocks it, not counted) and two after it (each unlocks it, counted)."""
+    game = dataclasses.replace(PRESETS["fort"], name="unlock", horizon=24, prep_fraction=0.5)
+    env, _ = staged(game, hiders=[(1, 2, 0)], seekers=[(5, 5, 0)],
+                    objects=[(BOX, 1.45, 2, 0, CUBE)], after_prep=False, auto_reset=False)
+    released, seen = (3, 15, 19), []  # steps without the lock button; unlocks seen after prep
+    for t in range(env.preset.horizon):
+        act = idle(env)
+        act[0, 0, 4] = 0 if t in released else 1
+        was_locked = env.world.locked_by[0, 2] != ph.NO_TEAM
+        _, _, dones, info = env.step(act)
+        if was_locked and env.world.locked_by[0, 2] == ph.NO_TEAM:
+            seen.append(t)
+    assert seen == list(released)  # every release unlocked it, the next press locked it again
+    assert dones[0] and info["episodes"]["box_unlocks"].tolist() == [2]
+
+
 # A room x in [3, 6], y in [0, 3] inside 4 m outer walls, with one 0.4 m door, y in [1.3, 1.7],
 # in its west wall (place_wall extends each end by half the 0.1 m thickness). The hider is in
 # the room, the seeker outside. A cube flush against the wall's inner face has its centre at x
@@ -531,7 +549,8 @@ def test_episode_end_resets_the_world_and_reports_statistics():
     assert info["episodes"]["world"].tolist() == [0, 1, 2]
     assert (env.t == 0).all() and (obs["self"][..., 10] == 0).all()  # the first observation
     assert np.abs(env.world.pos - before).max() > 0.5  # a new layout
-    assert set(info["episodes"]) >= {"hiders_sealed_prep", "max_box_move_prep", "max_box_move",
+    assert set(info["episodes"]) >= {"hiders_sealed_prep", "hiders_sealed", "box_unlocks",
+                                     "max_box_move_prep", "max_box_move",
                                      "max_ramp_move_prep",
                                      "max_ramp_move", "num_box_lock_prep", "num_box_lock",
                                      "num_ramp_lock_prep", "num_ramp_lock", "hider_return",
