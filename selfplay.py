@@ -778,7 +778,7 @@ def format_time(seconds):
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Sub-commands: render, plot, bench
+# 6. Sub-commands: render, eval, plot, stages, results, bench
 # ---------------------------------------------------------------------------------------------
 
 
@@ -877,8 +877,9 @@ def tile(images):
 
 def plot_run(run_path, out=None):
     """The paper's figure 3 for one run: team rewards, then how far boxes and ramps moved and
-    how many were locked (in preparation and at the end), with the stages shaded; and ours, the
-    share of episodes in which the hiders were sealed off when preparation ended."""
+    how many were locked (in preparation and at the end), with the stages shaded; and ours: box
+    unlocks after preparation, and the share of episodes in which the hiders were sealed off
+    when preparation ended and after the last step."""
     import matplotlib
 
     matplotlib.use("Agg")
