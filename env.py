@@ -14,7 +14,8 @@ What this file teaches
     ../shared/reference/paper_facts.md, sections 1-4 and 6.4.
 
 Reading order
-    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, ramp-room, ramp, quadrant, full).
+    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp, ramp-room, ramp, quadrant,
+       full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type.
@@ -97,6 +98,12 @@ PRESETS = {
     # that left its cone).
     "fort": Preset("fort", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1), ramps=0, doors=(1, 1),
                    hider_spawn="room", policy_sees_all=True),
+    # `fort` with a ramp outside the room: the lone hider's fort holds (the shipped fort policy
+    # keeps it to the end in about half of its episodes here), so the seeker's way in is over
+    # the wall. A 1 v 1 game with one box and one ramp, as VACL's and MAPPO's desktop runs.
+    "fort-ramp": Preset("fort-ramp", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1), ramps=1,
+                        doors=(1, 1), hider_spawn="room", ramp_spawn="outside",
+                        policy_sees_all=True),
     # The step between `fort` and `ramp`: ZACL's game with both hiders starting in the room, the
     # placement the released code falls back to (`quadrant_game_hider_uniform_placement=False`).
     # One box closing the door hides both; then only a ramp gets the seeker in.

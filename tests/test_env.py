@@ -207,7 +207,7 @@ def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
     assert not ((seekers[..., 0] > 3) & (seekers[..., 1] < 3)).any()
 
 
-@pytest.mark.parametrize("preset, hiders", [("fort", 1), ("ramp-room", 2)])
+@pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp", 1), ("ramp-room", 2)])
 def test_hiders_spawn_in_the_room(preset, hiders):
     env = HideAndSeek(preset, 32, seed=7)
     hider = env.world.pos[:, :hiders]  # hiders take the first agent slots
