@@ -14,8 +14,8 @@ What this file teaches
     ../shared/reference/paper_facts.md, sections 1-4 and 6.4.
 
 Reading order
-    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp, ramp-room, ramp, quadrant,
-       full).
+    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp, ramp-room,
+       ramp, quadrant, full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type.
@@ -53,7 +53,8 @@ from physics import AGENT, BOX, EMPTY, HIDERS, NO_TEAM, RAMP, SEEKERS
 # ---------------------------------------------------------------------------------------------
 
 LAYOUTS = ("arena", "quadrant", "rooms")  # outer walls only; a room in a corner; random rooms
-SPAWNS = ("anywhere", "room", "outside", "together")  # where a kind of body may appear
+SPAWNS = ("anywhere", "room", "outside", "together", "wall")  # where a kind of body may appear;
+# "wall" (ramps only): outside the room against one of its walls, uphill toward it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +105,11 @@ PRESETS = {
     "fort-ramp": Preset("fort-ramp", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1), ramps=1,
                         doors=(1, 1), hider_spawn="room", ramp_spawn="outside",
                         policy_sees_all=True),
+    # `fort-ramp` with the ramp set against the room's wall from outside, uphill toward it: the
+    # seeker has only to find it and climb (a step before pushing a ramp to the wall itself).
+    "fort-ramp-wall": Preset("fort-ramp-wall", hiders=(1, 1), seekers=(1, 1), boxes=(1, 1),
+                             ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
+                             policy_sees_all=True),
     # The step between `fort` and `ramp`: ZACL's game with both hiders starting in the room, the
     # placement the released code falls back to (`quadrant_game_hider_uniform_placement=False`).
     # One box closing the door hides both; then only a ramp gets the seeker in.
@@ -181,8 +187,11 @@ def check_preset(p):
         spawn = getattr(p, field)
         if spawn not in SPAWNS:
             fail(f"{field} {spawn!r} is not one of {SPAWNS}")
-        if spawn in ("room", "outside") and p.layout != "quadrant":
+        if spawn in ("room", "outside", "wall") and p.layout != "quadrant":
             fail(f"{field} {spawn!r} needs the quadrant layout's room, layout is {p.layout!r}")
+        if spawn == "wall" and field != "ramp_spawn":
+            fail(f"{field} 'wall' is a ramp's spawn (uphill toward the room's wall); expected "
+                 f"one of {tuple(s for s in SPAWNS if s != 'wall')}")
     check_room_for_bodies(p, cells, fail)
 
 
@@ -233,7 +242,7 @@ def n_wall_slots(p):
 #        x=0   x=n/2   x=n
 LAYOUT_CODES = {name: k for k, name in enumerate(LAYOUTS)}
 SPAWN_CODES = {name: k for k, name in enumerate(SPAWNS)}
-ANYWHERE, ROOM, OUTSIDE, TOGETHER = range(4)
+ANYWHERE, ROOM, OUTSIDE, TOGETHER, WALL = range(5)
 ARENA_LAYOUT, QUADRANT_LAYOUT, ROOMS_LAYOUT = range(3)
 
 
@@ -470,8 +479,10 @@ def place_bodies(R, vert, horiz, kind, team, half, pos, angle, lockable):
         if i < 0:
             return False
         slot = A + R.boxes_max + k
-        put(kind, half, pos, angle, slot, RAMP, RAMP_HALF[0], RAMP_HALF[1], i, j, 3, 3,
-            np.random.randint(0, 4) * math.pi / 2)  # uphill along +x, +y, -x or -y
+        heading = np.random.randint(0, 4) * math.pi / 2  # uphill along +x, +y, -x or -y
+        if R.ramp_spawn == WALL:  # uphill toward the wall behind it: +x to wall 4, -y to wall 5
+            heading = 0.0 if j < R.cells // 2 else -math.pi / 2
+        put(kind, half, pos, angle, slot, RAMP, RAMP_HALF[0], RAMP_HALF[1], i, j, 3, 3, heading)
         lockable[slot] = R.lock_ramps
     teams = ((HIDERS, 0, R.hiders_min, R.hiders_max, R.hider_spawn),
              (SEEKERS, R.hiders_max, R.seekers_min, R.seekers_max, R.seeker_spawn))
@@ -510,6 +521,11 @@ def find_spot(R, occupied, vert, horiz, fx, fy, spawn, anchor_i, anchor_j):
     elif spawn == TOGETHER and anchor_i >= 0:
         i_lo, i_hi = max(0, anchor_i - TOGETHER_CELLS), min(n - fx, anchor_i + TOGETHER_CELLS)
         j_lo, j_hi = max(0, anchor_j - TOGETHER_CELLS), min(n - fy, anchor_j + TOGETHER_CELLS)
+    elif spawn == WALL:  # touching the room from outside: left of wall 4 or above wall 5
+        if np.random.randint(0, 2) == 0:
+            i_lo, i_hi, j_lo, j_hi = h - fx, h - fx, 0, h - fy
+        else:
+            i_lo, i_hi, j_lo, j_hi = h, n - fx, h, h
     if i_hi < i_lo or j_hi < j_lo:
         return -1, -1  # the region is smaller than the footprint
     for _ in range(100):

@@ -114,6 +114,9 @@ PRESETS = {
     # batches get larger minibatches, not more of them.
     "fort": TrainConfig(game="fort", n_worlds=128, rollout_steps=80, total_steps=200_000_000,
                         network=small_network(), ppo=cpu_ppo()),
+    "fort-ramp-wall": TrainConfig(game="fort-ramp-wall", n_worlds=128, rollout_steps=80,
+                                  total_steps=2_000_000_000, network=small_network(),
+                                  ppo=cpu_ppo()),
     "fort-ramp": TrainConfig(game="fort-ramp", n_worlds=128, rollout_steps=80,
                              total_steps=2_000_000_000, network=small_network(), ppo=cpu_ppo()),
     "ramp-room": TrainConfig(game="ramp-room", n_worlds=128, rollout_steps=80,

@@ -207,11 +207,48 @@ def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
     assert not ((seekers[..., 0] > 3) & (seekers[..., 1] < 3)).any()
 
 
-@pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp", 1), ("ramp-room", 2)])
+@pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp-wall", 1), ("fort-ramp", 1),
+                                            ("ramp-room", 2)])
 def test_hiders_spawn_in_the_room(preset, hiders):
     env = HideAndSeek(preset, 32, seed=7)
     hider = env.world.pos[:, :hiders]  # hiders take the first agent slots
     assert ((hider[..., 0] > 3) & (hider[..., 1] < 3)).all()
+
+
+def test_wall_ramps_stand_against_a_room_wall_uphill_toward_it():
+    """`ramp_spawn="wall"`: the ramp's high edge lies on the outer face of wall 4 (the slab on
+    x = 3 m, y in 0..3) or of wall 5 (on y = 3 m, x in 3..6) of the quadrant room."""
+    env = HideAndSeek("fort-ramp-wall", 64, seed=2)
+    ramp = env.n_agents + env.n_boxes
+    x, y = env.world.pos[:, ramp, 0], env.world.pos[:, ramp, 1]
+    angle, half = env.world.angle[:, ramp], env.world.half[:, ramp, 0]
+    edge_x, edge_y = x + half * np.cos(angle), y + half * np.sin(angle)
+    face = ph.WALL_THICKNESS / 2
+    left_of_4 = np.isclose(edge_x, 3.0 - face) & (y - half >= 0) & (y + half <= 3.0)
+    above_5 = np.isclose(edge_y, 3.0 + face) & (x - half >= 3.0) & (x + half <= 6.0)
+    assert (left_of_4 ^ above_5).all()
+    assert left_of_4.any() and above_5.any()
+
+
+def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():
+    """A seeker set just downhill of the ramp and pushed uphill climbs it and drops into the room:
+    the spawn's heading is the ramp's uphill direction, whichever wall it stands against."""
+    game = dataclasses.replace(PRESETS["fort-ramp-wall"], horizon=16, prep_fraction=0.0)
+    env = HideAndSeek(game, 16, seed=3, auto_reset=False)
+    world, seeker, cube = env.world, 1, env.n_agents
+    ramp = cube + env.n_boxes
+    world.pos[:, 0], world.pos[:, cube] = (0.5, 5.5), (1.3, 5.2)  # hider and cube out of the way
+    uphill = np.stack([np.cos(world.angle[:, ramp]), np.sin(world.angle[:, ramp])], -1)
+    world.pos[:, seeker] = world.pos[:, ramp] - 0.5 * uphill
+    env.start_episodes(list(range(16)))
+    push = np.tile(IDLE, (16, 2, 1))
+    push[:, seeker, :2] = 5 + 4 * np.rint(uphill).astype(int)  # bins 1 or 9 along the slope
+    heights = []
+    for _ in range(game.horizon):
+        env.step(push)
+        heights.append(world.z[:, seeker].copy())
+    assert (np.max(heights, axis=0) >= 0.3).all()
+    assert ((world.pos[:, seeker, 0] > 3.0) & (world.pos[:, seeker, 1] < 3.0)).all()  # in the room
 
 
 def footprints(world, w):
@@ -607,6 +644,9 @@ def test_unknown_preset_name_is_a_clear_error():
     (dict(seekers=2), r"seekers must be a range \(min, max\) of two ints, got 2"),
     (dict(layout="rooms"), "spawn 'outside' needs the quadrant layout's room"),
     (dict(layout="maze"), "layout 'maze' is not one of"),
+    (dict(box_spawn="wall"), "box_spawn 'wall' is a ramp's spawn"),
+    (dict(ramp_spawn="wall", seeker_spawn="anywhere", box_spawn="anywhere", layout="arena"),
+     "ramp_spawn 'wall' needs the quadrant layout's room"),
 ])
 def test_impossible_settings_are_clear_errors(change, message):
     with pytest.raises(ValueError, match=message):
