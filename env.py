@@ -14,8 +14,8 @@ What this file teaches
     ../shared/reference/paper_facts.md, sections 1-4 and 6.4.
 
 Reading order
-    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp, ramp-room,
-       ramp, quadrant, full).
+    1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp,
+       ramp-room-wall, ramp-room, ramp, quadrant, full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type.
@@ -116,6 +116,10 @@ PRESETS = {
     "ramp-room": Preset("ramp-room", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1,
                         doors=(1, 1), hider_spawn="room", ramp_spawn="outside",
                         policy_sees_all=True),
+    # `ramp-room` with the ramp against the room's wall, as `fort-ramp-wall` is to `fort-ramp`.
+    "ramp-room-wall": Preset("ramp-room-wall", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
+                             ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
+                             policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
                    ramp_spawn="outside", policy_sees_all=True),

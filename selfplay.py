@@ -121,6 +121,9 @@ PRESETS = {
                              total_steps=2_000_000_000, network=small_network(), ppo=cpu_ppo()),
     "ramp-room": TrainConfig(game="ramp-room", n_worlds=128, rollout_steps=80,
                              total_steps=2_000_000_000, network=small_network(), ppo=cpu_ppo()),
+    "ramp-room-wall": TrainConfig(game="ramp-room-wall", n_worlds=128, rollout_steps=80,
+                                  total_steps=2_000_000_000, network=small_network(),
+                                  ppo=cpu_ppo()),
     "ramp": TrainConfig(game="ramp", n_worlds=128, rollout_steps=80, total_steps=2_000_000_000,
                         network=small_network(), ppo=cpu_ppo()),
     # The paper's two games keep the small network too, so that every rung's checkpoint can

@@ -208,7 +208,7 @@ def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
 
 
 @pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp-wall", 1), ("fort-ramp", 1),
-                                            ("ramp-room", 2)])
+                                            ("ramp-room-wall", 2), ("ramp-room", 2)])
 def test_hiders_spawn_in_the_room(preset, hiders):
     env = HideAndSeek(preset, 32, seed=7)
     hider = env.world.pos[:, :hiders]  # hiders take the first agent slots
