@@ -104,6 +104,12 @@ def cpu_ppo(**changes):
     return replace(PPOConfig(lr=1e-3, gamma=0.99, epochs=4, minibatches=4), **changes)
 
 
+def cpu_rung(game, total_steps, rollout_steps=80):
+    """A rung of the ladder above `tiny`: 128 worlds, the small network, CPU PPO."""
+    return TrainConfig(game=game, n_worlds=128, rollout_steps=rollout_steps,
+                       total_steps=total_steps, network=small_network(), ppo=cpu_ppo())
+
+
 PRESETS = {
     "tiny": TrainConfig(game="tiny", n_worlds=64, rollout_steps=40, total_steps=2_000_000,
                         network=small_network(), ppo=cpu_ppo()),
@@ -112,26 +118,13 @@ PRESETS = {
     # batch drove `fort`'s policy change per update up and up (approx. KL 0.014 -> 0.049, clip
     # fraction 0.23, runs/fort-1; 0.012-0.019 and 0.13 with 16 steps, runs/fort-0), so larger
     # batches get larger minibatches, not more of them.
-    "fort": TrainConfig(game="fort", n_worlds=128, rollout_steps=80, total_steps=200_000_000,
-                        network=small_network(), ppo=cpu_ppo()),
-    "fort-ramp-wall": TrainConfig(game="fort-ramp-wall", n_worlds=128, rollout_steps=80,
-                                  total_steps=2_000_000_000, network=small_network(),
-                                  ppo=cpu_ppo()),
-    "fort-ramp": TrainConfig(game="fort-ramp", n_worlds=128, rollout_steps=80,
-                             total_steps=2_000_000_000, network=small_network(), ppo=cpu_ppo()),
-    "ramp-room": TrainConfig(game="ramp-room", n_worlds=128, rollout_steps=80,
-                             total_steps=2_000_000_000, network=small_network(), ppo=cpu_ppo()),
-    "ramp-room-wall": TrainConfig(game="ramp-room-wall", n_worlds=128, rollout_steps=80,
-                                  total_steps=2_000_000_000, network=small_network(),
-                                  ppo=cpu_ppo()),
-    "ramp": TrainConfig(game="ramp", n_worlds=128, rollout_steps=80, total_steps=2_000_000_000,
-                        network=small_network(), ppo=cpu_ppo()),
+    "fort": cpu_rung("fort", 200_000_000),
+    **{game: cpu_rung(game, 2_000_000_000)
+       for game in ("fort-ramp-wall", "fort-ramp", "ramp-room-wall", "ramp-room", "ramp")},
     # The paper's two games keep the small network too, so that every rung's checkpoint can
     # start the next (`--init`); `--paper-network` gives the paper's network and PPO (a GPU's).
-    "quadrant": TrainConfig(game="quadrant", n_worlds=128, rollout_steps=80,
-                            total_steps=1_000_000_000, network=small_network(), ppo=cpu_ppo()),
-    "full": TrainConfig(game="full", n_worlds=128, rollout_steps=160,
-                        total_steps=5_000_000_000, network=small_network(), ppo=cpu_ppo()),
+    "quadrant": cpu_rung("quadrant", 1_000_000_000),
+    "full": cpu_rung("full", 5_000_000_000, rollout_steps=160),
 }
 
 
