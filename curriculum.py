@@ -27,6 +27,12 @@ What this file teaches
     behaviour statistics it records, so the stage tracker judges only what the policy did from
     the game's own starts.
 
+    `door_forts` is ours, not ZACL's: a part of the episodes begins from a fort already built
+    (env.close_doors: the room's cube locked in its doorway, the hiders inside). Two hiders
+    seldom build a fort for two (README "Ramps"), so the seeker seldom meets a closed door and
+    never learns what a ramp is for, and the hiders never practise keeping a fort that stands.
+    These starts are `replayed` too, and selfplay.py records how they end apart (`door_fort_*`).
+
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
     `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's
@@ -54,18 +60,26 @@ class CurriculumConfig:
     """The start-state curriculum; `share` 0 (the default) switches it off."""
 
     share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
-    # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record
+    # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record.
+    # The curriculum is on when share or door_forts is above 0
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
     # bodies) from those of every state in the buffer (ZACL: "far enough"; their value unknown)
     rescore: bool = False  # a state's score becomes the one measured when it is replayed
+    door_forts: float = 0.0  # of the episodes that end, the part begun from a fort already
+    # built (env.close_doors: the cube locked in the doorway, the hiders in the room); ours, not
+    # ZACL's. share + door_forts <= 1; the rest start from the game's own layouts
 
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    if not 0.0 <= config.share <= 1.0:
-        raise ValueError(f"curriculum.share must be in [0, 1], got {config.share}")
+    for name in ("share", "door_forts"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
+    if config.share + config.door_forts > 1.0:
+        raise ValueError(f"curriculum.share + curriculum.door_forts must be <= 1 (the parts of "
+                         f"the episodes restarted), got {config.share} + {config.door_forts}")
     for name in ("capacity", "offers"):
         if getattr(config, name) < 1:
             raise ValueError(f"curriculum.{name} must be >= 1, got {getattr(config, name)}")
@@ -164,10 +178,15 @@ class StartStates:
 
     def restart(self, env, ended, g=0):
         """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
-        from states drawn in proportion to their scores. Returns how many were restarted."""
-        if not len(self) or not len(ended):
+        from states drawn in proportion to their scores, and a `door_forts` part from forts
+        already built. Returns how many were restarted."""
+        share, forts = self.config.share, self.config.door_forts
+        if not len(ended) or (not len(self) and not forts):
             return 0
-        chosen = ended[self.rng.random(len(ended)) < self.config.share]
+        draws = self.rng.random(len(ended))  # [n] one draw per world: buffer, fort, or own start
+        restarted = len(env.close_doors(ended[(draws >= share) & (draws < share + forts)])
+                        ) if forts else 0
+        chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
             picks = self.rng.choice(len(self), size=len(chosen), p=weights / weights.sum())
@@ -176,7 +195,7 @@ class StartStates:
             waiting_worlds, waiting_ids = self.restored.get(g, (chosen[:0], picks[:0]))
             self.restored[g] = (np.concatenate([waiting_worlds, chosen]),
                                 np.concatenate([waiting_ids, self.ids[picks]]))
-        return len(chosen)
+        return restarted + len(chosen)
 
     def state_dict(self):
         return {"states": None if self.states is None else self.states._asdict(),

@@ -799,6 +799,74 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 
 
 # ---------------------------------------------------------------------------------------------
+# 4c. Doors, and a fort already built (a start state for the curriculum)
+# ---------------------------------------------------------------------------------------------
+# A door is the gap between the two slabs of one inner wall (write_walls splits a wall there), so
+# it can be read back from any world's walls. `fort_positions` says where cubes stand when they
+# close the doors from inside the quadrant room (x > arena / 2, y < arena / 2): flush against
+# the wall's inner face, centred on the door, a 0.5 m cube over a 0.4 m gap. curriculum.py starts
+# some episodes from such a fort (`door_forts`), so the hiders practise keeping one that stands
+# and the seeker meets closed doors often enough to learn what a ramp is for.
+
+def find_doors(walls, wall_height):
+    """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
+    vertical wall (the gap runs along y), 1 in a horizontal one. Walls [M, 5] and heights [M] as
+    in physics.World; only inner walls (slots 4 and up) have doors."""
+    slabs = [m for m in range(4, len(walls)) if wall_height[m] > 0]
+    doors = []
+    for i, a in enumerate(slabs):
+        for b in slabs[i + 1:]:
+            (xa, ya, la, _, ha), (xb, yb, lb, _, hb) = walls[a], walls[b]
+            axis = 0 if abs(math.sin(ha)) > 0.5 else 1
+            if abs(ha - hb) > 1e-6:
+                continue
+            across, along = ((xa, xb), (ya, yb)) if axis == 0 else ((ya, yb), (xa, xb))
+            if abs(across[0] - across[1]) > 1e-6:  # parallel, but not on one line
+                continue
+            low, high = sorted([(along[0], la), (along[1], lb)])
+            gap = (low[0] + low[1], high[0] - high[1])  # the lower slab's end, the upper's start
+            if abs(gap[1] - gap[0] - DOOR_CELLS * CELL) < 1e-6:
+                centre = (gap[0] + gap[1]) / 2
+                doors.append((across[0], centre, 0) if axis == 0 else (centre, across[0], 1))
+    return doors
+
+
+def fort_positions(doors, arena):
+    """[len(doors), 2]: where a cube's centre stands to close each door of the quadrant room from
+    inside: the room lies on the +x side of its vertical wall and the -y side of its horizontal
+    one."""
+    inset = physics.WALL_THICKNESS / 2 + CUBE_HALF[0] + 0.01  # m from the wall's line (1 cm play)
+    spots = []
+    for x, y, axis in doors:
+        if not ((axis == 0 and abs(x - arena / 2) < 1e-6) or (axis == 1 and abs(y - arena / 2) < 1e-6)):
+            raise ValueError(f"a door at ({x:.2f}, {y:.2f}) is not in a wall of the quadrant room")
+        spots.append((x + inset, y) if axis == 0 else (x, y - inset))
+    return np.array(spots).reshape(-1, 2)
+
+
+def check_door_forts(p):
+    """Preset p, or a clear error if its doors cannot start closed (HideAndSeek.close_doors)."""
+    if p.layout != "quadrant" or p.hider_spawn != "room":
+        raise ValueError(f"forts already built need the quadrant layout with the hiders starting "
+                         f"in the room, got layout {p.layout!r}, hider_spawn {p.hider_spawn!r} "
+                         f"({p.name})")
+    if p.boxes[0] < p.doors[1] or p.long_boxes[1] > 0:
+        raise ValueError(f"forts already built need a cube for every door: boxes {p.boxes} "
+                         f"(cubes only, long_boxes {p.long_boxes}) against doors {p.doors} "
+                         f"({p.name})")
+    return p
+
+
+def overlaps_cube(world, w, cube, spot):
+    """True if a body of world w other than `cube` (its bounding circle) reaches into the square
+    of a cube at `spot`, grown by 5 cm: moving the cube there would wedge them together."""
+    reach = CUBE_HALF[0] + 0.05 + np.linalg.norm(world.half[w], axis=-1)  # [B]
+    near = np.all(np.abs(world.pos[w] - spot) < reach[:, None], axis=-1)
+    near[cube] = False
+    return bool(np.any(near & (world.kind[w] != EMPTY)))
+
+
+# ---------------------------------------------------------------------------------------------
 # 5. The batched env
 # ---------------------------------------------------------------------------------------------
 
@@ -866,6 +934,7 @@ class HideAndSeek:
         env.py lacks the statistics added since; they start at 0 for the episodes under way."""
         self.__dict__.update(state)
         self.__dict__.setdefault("replayed", np.zeros(self.n_worlds, bool))
+        self.__dict__.setdefault("door_fort", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("box_unlocks", np.zeros(self.n_worlds, np.int64))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
@@ -881,6 +950,7 @@ class HideAndSeek:
         self.seeker_height = np.zeros(W)  # highest a seeker's feet have been, m
         self.box_unlocks = np.zeros(W, np.int64)  # boxes unlocked after preparation
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
+        self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
@@ -990,6 +1060,7 @@ class HideAndSeek:
         self.seeker_height[which] = 0.0
         self.box_unlocks[which] = 0
         self.replayed[which] = False
+        self.door_fort[which] = False
         self.spawn_pos[which] = self.world.pos[which]
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
@@ -1027,6 +1098,38 @@ class HideAndSeek:
         self.world.holding[worlds] = -1
         self.start_episodes(worlds)
         self.replayed[worlds] = True
+
+    def close_doors(self, worlds, tries=8):
+        """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
+        then the room's cubes (in slot order, one per door) set flush against its doors from
+        inside and locked by the hiders, who start in the room. Where a cube's place would
+        overlap another body the layout is drawn again, up to `tries` times; a world still in
+        conflict keeps its last layout as an ordinary start. The forts' episodes are marked
+        `replayed` (not the game's own starts) and `door_fort`. Returns the worlds arranged."""
+        p = check_door_forts(self.preset)
+        s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
+        for _ in range(tries):
+            if not len(pending):
+                break
+            self.new_episodes(pending)
+            conflicts = []
+            for w in pending:
+                spots = fort_positions(find_doors(s.walls[w], s.wall_height[w]), p.arena)
+                cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
+                for cube, spot in zip(cubes, spots):
+                    if overlaps_cube(s, w, cube, spot):
+                        conflicts.append(w)
+                        break
+                    s.pos[w, cube], s.angle[w, cube] = spot, 0.0
+                    s.locked_by[w, cube] = HIDERS
+                else:
+                    arranged.append(w)
+            pending = np.array(conflicts, np.int64)
+        arranged = np.array(arranged, np.int64)
+        if len(arranged):
+            self.start_episodes(arranged)
+            self.replayed[arranged] = self.door_fort[arranged] = True
+        return arranged
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]
@@ -1078,7 +1181,8 @@ class HideAndSeek:
         always there; with no episode ended, every array is empty."""
         stats = {"world": ended, "length": self.t[ended].copy(),
                  "max_seeker_height": self.seeker_height[ended],
-                 "replayed": self.replayed[ended].copy()}
+                 "replayed": self.replayed[ended].copy(),
+                 "door_fort": self.door_fort[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

@@ -239,8 +239,11 @@ class Trainer:
         self.origin = None  # for a run started with --init: what came before it (`init_from`)
         prep_fraction = game.get_preset(config.game).prep_fraction
         self.stages = StageTracker(config.stage_window, prep_fraction)
+        if config.curriculum.door_forts > 0:
+            game.check_door_forts(game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(config.curriculum, self.rows, A, config.seed)
-                           if config.curriculum.share > 0 else None)  # curriculum.py
+                           if config.curriculum.share > 0 or config.curriculum.door_forts > 0
+                           else None)  # curriculum.py
 
 
 def train(trainer, run, minutes=None, write_gif=True, quiet=False):
@@ -460,6 +463,12 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
     for key in STAT_KEYS + ("max_seeker_height",):
         record[key] = (float(np.mean(ended[key][own])) if own.any() and key in ended
                        else math.nan)
+    if trainer.config.curriculum.door_forts > 0:  # how the forts built for them ended
+        forts = ended["door_fort"] if n_ended else np.zeros(0, bool)
+        record["episodes_door_fort"] = int(forts.sum())
+        for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
+            record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
+                                          else math.nan)
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 

@@ -246,3 +246,106 @@ def test_each_offer_holds_the_world_it_names_and_its_own_agents_advantage():
                 expected_scores.append(1000.0 * t + rows.mean())
     np.testing.assert_array_equal(trainer.curriculum.states.pos, np.array(expected_pos))
     np.testing.assert_allclose(trainer.curriculum.scores, expected_scores)
+
+
+# -- forts already built (curriculum.door_forts, env.close_doors) --------------------------------
+
+def uncovered_stretches(walls, wall_height, axis, line, length, step=0.005):
+    """Brute force: the stretches of the line x = line (axis 0) or y = line (axis 1) that no inner
+    slab covers, found by testing points every `step` m against every slab's rectangle."""
+    along = np.arange(step / 2, length, step)
+    covered = np.zeros(len(along), bool)
+    for (x, y, half_length, half_thickness, heading), height in zip(walls[4:], wall_height[4:]):
+        if height <= 0:
+            continue
+        px, py = (np.full_like(along, line), along) if axis == 0 else (along, np.full_like(along, line))
+        c, s = np.cos(heading), np.sin(heading)
+        u, v = c * (px - x) + s * (py - y), -s * (px - x) + c * (py - y)  # the slab's frame
+        covered |= (np.abs(u) <= half_length) & (np.abs(v) <= half_thickness)
+    gap = ~covered
+    starts = np.flatnonzero(gap & ~np.r_[False, gap[:-1]])  # first open point of each stretch
+    ends = np.flatnonzero(gap & ~np.r_[gap[1:], False])  # and its last
+    return [(along[a] - step / 2, along[b] + step / 2) for a, b in zip(starts, ends)]
+
+
+def test_the_doors_found_are_the_open_stretches_of_the_room_walls():
+    env = game.HideAndSeek("quadrant", 64, seed=3)  # one or two doors
+    counts = set()
+    for w in range(64):
+        doors = game.find_doors(env.world.walls[w], env.world.wall_height[w])
+        expected = []
+        for axis in (0, 1):  # the room's walls: x = 3 (along y from 0) and y = 3 (along x to 6)
+            for a, b in uncovered_stretches(env.world.walls[w], env.world.wall_height[w], axis,
+                                            3.0, 6.0):
+                if 0.05 < a and b < 5.95 and (axis == 0 and b < 3.0 or axis == 1 and a > 3.0):
+                    expected.append((3.0, (a + b) / 2, 0) if axis == 0 else ((a + b) / 2, 3.0, 1))
+        assert len(doors) == len(expected), (w, doors, expected)
+        for door, want in zip(sorted(doors, key=lambda d: d[2]), sorted(expected, key=lambda d: d[2])):
+            assert door[2] == want[2]
+            np.testing.assert_allclose(door[:2], want[:2], atol=0.006)
+        counts.add(len(doors))
+    assert counts == {1, 2}
+
+
+def test_a_fort_already_built_seals_the_hiders_in():
+    env = game.HideAndSeek("ramp-room", 48, seed=0)
+    arranged = env.close_doors(np.arange(48))
+    assert len(arranged) >= 46  # a layout with a body in the cube's way is drawn again 8 times
+    assert env.sealed_off(arranged).all()  # the flood fill of section 4b
+    cube = env.n_agents  # the box slot
+    assert (env.world.locked_by[arranged, cube] == physics.HIDERS).all()
+    x, y = env.world.pos[arranged, cube].T  # inside the room, which is x > 3, y < 3
+    assert (x - 0.25 > 3.05 - 1e-9).all() and (y + 0.25 < 2.95 + 1e-9).all()
+    assert (env.replayed[arranged] & env.door_fort[arranged]).all()
+
+
+def test_a_fort_already_built_touches_no_body_but_the_wall():
+    """At rest, with nothing pushed, no body moves in one step: the cube overlaps nothing."""
+    env = game.HideAndSeek("ramp-room-wall", 48, seed=1)
+    arranged = env.close_doors(np.arange(48))
+    before = env.world.pos[arranged].copy()
+    idle = np.tile(np.array([5, 5, 5, 0, 1]), (48, env.n_agents, 1))  # no push, lock held
+    env.step(idle)
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+
+
+def test_forts_already_built_are_refused_where_hiders_start_anywhere():
+    with pytest.raises(ValueError, match="hider_spawn 'anywhere'.*quadrant"):
+        game.HideAndSeek("quadrant", 1, seed=0).close_doors([0])
+    with pytest.raises(ValueError, match="hider_spawn"):
+        sp.Trainer(sp.apply_overrides(sp.preset_config("ramp"), ["n_worlds=2",
+                                                                 "curriculum.door_forts=0.2"]), "cpu")
+
+
+def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
+    buffer = StartStates(CurriculumConfig(share=0.5, door_forts=0.3), [slice(0, 3 * 2000)], 3)
+    buffer.keep(one_world_state(game.HideAndSeek("ramp-room", 1, seed=0)), 1.0)
+    worlds = game.HideAndSeek("ramp-room", 2000, seed=1)
+    restarted = buffer.restart(worlds, np.arange(2000))
+    forts = worlds.door_fort.sum()
+    assert restarted == worlds.replayed.sum()
+    assert abs(forts / 2000 - 0.3) < 0.035 and abs((restarted - forts) / 2000 - 0.5) < 0.035
+    assert StartStates(CurriculumConfig(door_forts=1.0), [slice(0, 3)], 3).restart(
+        worlds, np.array([0])) == 1  # forts need no buffer
+
+
+def test_shares_that_add_up_to_more_than_every_episode_are_refused():
+    with pytest.raises(ValueError, match="share \\+ curriculum.door_forts must be <= 1.*0.8 \\+ 0.3"):
+        check_curriculum(CurriculumConfig(share=0.8, door_forts=0.3))
+
+
+def test_how_the_forts_built_for_them_ended_is_recorded_apart():
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2",
+                                                                "curriculum.door_forts=0.5"])
+    trainer = sp.Trainer(config, "cpu")
+    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None,
+                         rewards=torch.zeros(1, 6), terminated=None, truncated=None,
+                         final_values=None, starts=None, valid=None, last_values=None,
+                         chunk_states=None)
+    ended = {"world": np.array([0, 1, 0]), "replayed": np.array([False, True, True]),
+             "door_fort": np.array([False, True, True]), "hider_return": np.array([5.0, 1.0, 3.0]),
+             **{key: np.array([1.0, 0.0, 1.0]) for key in sp.STAT_KEYS + ("max_seeker_height",)}}
+    record = sp.make_record(trainer, rollout, ended, {}, 0.0, torch.zeros(1, 6, dtype=torch.bool))
+    assert record["episodes_door_fort"] == 2 and record["door_fort_hider_return"] == 2.0
+    assert record["door_fort_hiders_sealed"] == 0.5 and record["door_fort_max_seeker_height"] == 0.5
+    assert record["hiders_sealed"] == 1.0  # the game's own start alone
