@@ -18,7 +18,8 @@ Reading order
        ramp-room-wall, ramp-room, ramp, quadrant, full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
-    4. `observe`: the observation dict, one feature table per entity type.
+    4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
+       a seeker still walk to a hider?) and doors (4c, a fort already built, as a start state).
     5. `HideAndSeek`: the batched env; `step()` is its table of contents.
     6. `parallel_env`: one world as a PettingZoo ParallelEnv.
     7. Rendering (vision cones, a progress bar, a 3 x 5 pixel font), the demo, the benchmark.
