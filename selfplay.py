@@ -488,6 +488,7 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
 # episodes, with hiders winning: the first version asked for a box moved 1 m and locked in
 # preparation, which a cube that spawned beside the door need not do, and which a cube
 # dragged and locked anywhere does.
+CLIMB = 0.3  # m a seeker's feet stand up: on a ramp or a box, not a step over an edge
 STAGES = (
     ("running and chasing", "seekers see hiders on 15% more of the steps after preparation",
      lambda s, first, paid: s["seeker_reward"] >= first["seeker_reward"] + 2 * 0.15 * paid),
@@ -495,7 +496,7 @@ STAGES = (
      lambda s, first, paid: s["hiders_sealed_prep"] >= 0.5 and s["hider_reward"] > 0.0),
     ("ramp use", "seekers move a ramp after preparation and climb",
      lambda s, first, paid: s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
-     and s["max_seeker_height"] >= 0.3),
+     and s["max_seeker_height"] >= CLIMB),
     ("ramp defense", "hiders move or lock the ramps in preparation",
      lambda s, first, paid: s["num_ramp_lock_prep"] >= 0.5 or s["max_ramp_move_prep"] >= 1.0),
 )
@@ -792,15 +793,21 @@ def format_time(seconds):
 # ---------------------------------------------------------------------------------------------
 
 
-def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None):
+def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
+                  door_forts=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
-    by default, sampled with `sample` (as in training; `seed` seeds the sampling too). `ppo`
+    by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
+    `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
+    in the cube's way 8 times over plays its own start: `door_fort` says which). `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
     the last step: a dict of 1-D arrays [n_worlds])."""
     env = game.HideAndSeek(config.game, n_worlds, seed)
     obs, n = env.reset(), n_worlds * env.n_agents
+    if door_forts:
+        env.close_doors(np.arange(n_worlds))
+        obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
     starts = torch.ones(n, dtype=torch.bool, device=device)
@@ -826,14 +833,16 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     return info["episodes"]
 
 
-def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None):
+def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
+                    door_forts=False):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
 
     def add_frame(env):
         frames.append(tile([env.render(w) for w in range(n_worlds)]))
 
-    play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame)
+    play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
+                  door_forts=door_forts)
     write_gif(out, frames)
     return out
 
@@ -856,22 +865,27 @@ def fort_outcomes(episodes):
     return result
 
 
-def evaluate(trainer, n_worlds=512, seed=0, sample=False):
+def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
-    (or, with `sample`, the stochastic one that training runs) and without learning in between.
-    Rewards are per agent-step of the team, preparation included, as in metrics.csv; then
+    (or, with `sample`, the stochastic one that training runs) and without learning in between;
+    with `door_forts`, from forts already built ("door_fort_episodes" of them). Rewards are per
+    agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
+    share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb); then
     `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
-                             trainer.ppo)
+                             trainer.ppo, door_forts=door_forts)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
+    if door_forts:
+        result["door_fort_episodes"] = int(episodes["door_fort"].sum())
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
                                          / (size.sum() * horizon))
     for key in STAT_KEYS + ("max_seeker_height",):
         result[key] = float(np.mean(episodes[key]))
+    result["seekers_climbed"] = float(np.mean(episodes["max_seeker_height"] >= CLIMB))
     return result | fort_outcomes(episodes)
 
 
@@ -1170,6 +1184,9 @@ def build_parser():
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
     for command in (r, e):
+        command.add_argument("--door-forts", action="store_true", help="every episode from a "
+                             "fort already built: the room's cube locked in its doorway, the "
+                             "hiders inside (games whose hiders start in the room)")
         command.add_argument("--game", default=None, help="play another env.py preset than the "
                              f"one it trained in (a rung up the ladder), one of "
                              f"{sorted(game.PRESETS)}")
@@ -1202,14 +1219,15 @@ def main(argv=None):
     if args.command == "render":
         trainer = load_in_game(args.source, device, args.game)
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
-                              args.seed, args.sample, ppo=trainer.ppo)
+                              args.seed, args.sample, ppo=trainer.ppo,
+                              door_forts=args.door_forts)
         print(f"wrote {out}")
         return out
     if args.command == "eval":
         if args.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
-        result = evaluate(trainer, args.worlds, args.seed, args.sample)
+        result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts)
         for key, value in result.items():
             print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")
         return result

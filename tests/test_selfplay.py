@@ -218,19 +218,25 @@ def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
     assert imageio.imread(tmp_path / "both.png").shape[0] > 100
 
 
-@pytest.mark.parametrize("other_game", [None, "ramp-room"])
-def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, tmp_path):
+@pytest.mark.parametrize("other_game,door_forts", [(None, False), ("ramp-room", False),
+                                                  ("ramp-room", True)])
+def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts, tmp_path):
     sp.train(sp.Trainer(tiny_config(total_steps=160), "cpu"),
              sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
     result = sp.main(["--device", "cpu", "eval", str(tmp_path / "run"), "--worlds", "3",
-                      "--seed", "5"] + (["--game", other_game] if other_game else []))
+                      "--seed", "5"] + (["--game", other_game] if other_game else [])
+                     + (["--door-forts"] if door_forts else []))
     # By hand: the greedy policy in 3 worlds of HideAndSeek("tiny", 3, seed=5) (or of the other
-    # game asked for), one episode, rewards averaged over the team's agent-steps as metrics.csv
-    # does.
+    # game asked for, from forts already built if asked), one episode, rewards averaged over
+    # the team's agent-steps as metrics.csv does.
     trained = sp.load_checkpoint(str(tmp_path / "run"))
     model, ppo = trained.ppo.model, trained.ppo
     env = sp.game.HideAndSeek(other_game or "tiny", 3, seed=5)
-    obs, n, team = env.reset(), 3 * env.n_agents, env.team.copy()  # team: [W, A]
+    obs, n = env.reset(), 3 * env.n_agents
+    if door_forts:
+        assert len(env.close_doors(np.arange(3))) == 3
+        obs = env.observe()
+    team = env.team.copy()  # [W, A]
     state, starts = model.initial_state(n), torch.ones(n, dtype=torch.bool)
     rewards = []
     with torch.no_grad():
@@ -246,6 +252,9 @@ def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, tmp_path):
     assert result["seeker_reward"] == pytest.approx(rewards[:, team == sp.SEEKERS].mean())
     for key in sp.STAT_KEYS + ("max_seeker_height",):
         assert result[key] == pytest.approx(info["episodes"][key].mean()), key
+    climbed = (info["episodes"]["max_seeker_height"] >= 0.3).mean()
+    assert result["seekers_climbed"] == pytest.approx(climbed)
+    assert result.get("door_fort_episodes") == (3 if door_forts else None)
 
 
 def test_metrics_csv_has_every_column(tmp_path):
