@@ -839,7 +839,8 @@ def fort_positions(doors, arena):
     inset = physics.WALL_THICKNESS / 2 + CUBE_HALF[0] + 0.01  # m from the wall's line (1 cm play)
     spots = []
     for x, y, axis in doors:
-        if not ((axis == 0 and abs(x - arena / 2) < 1e-6) or (axis == 1 and abs(y - arena / 2) < 1e-6)):
+        on_room_wall = abs((x if axis == 0 else y) - arena / 2) < 1e-6
+        if not on_room_wall:
             raise ValueError(f"a door at ({x:.2f}, {y:.2f}) is not in a wall of the quadrant room")
         spots.append((x + inset, y) if axis == 0 else (x, y - inset))
     return np.array(spots).reshape(-1, 2)

@@ -258,7 +258,8 @@ def uncovered_stretches(walls, wall_height, axis, line, length, step=0.005):
     for (x, y, half_length, half_thickness, heading), height in zip(walls[4:], wall_height[4:]):
         if height <= 0:
             continue
-        px, py = (np.full_like(along, line), along) if axis == 0 else (along, np.full_like(along, line))
+        fixed = np.full_like(along, line)
+        px, py = (fixed, along) if axis == 0 else (along, fixed)
         c, s = np.cos(heading), np.sin(heading)
         u, v = c * (px - x) + s * (py - y), -s * (px - x) + c * (py - y)  # the slab's frame
         covered |= (np.abs(u) <= half_length) & (np.abs(v) <= half_thickness)
@@ -280,7 +281,8 @@ def test_the_doors_found_are_the_open_stretches_of_the_room_walls():
                 if 0.05 < a and b < 5.95 and (axis == 0 and b < 3.0 or axis == 1 and a > 3.0):
                     expected.append((3.0, (a + b) / 2, 0) if axis == 0 else ((a + b) / 2, 3.0, 1))
         assert len(doors) == len(expected), (w, doors, expected)
-        for door, want in zip(sorted(doors, key=lambda d: d[2]), sorted(expected, key=lambda d: d[2])):
+        doors, expected = sorted(doors, key=lambda d: d[2]), sorted(expected, key=lambda d: d[2])
+        for door, want in zip(doors, expected):
             assert door[2] == want[2]
             np.testing.assert_allclose(door[:2], want[:2], atol=0.006)
         counts.add(len(doors))
@@ -313,8 +315,9 @@ def test_forts_already_built_are_refused_where_hiders_start_anywhere():
     with pytest.raises(ValueError, match="hider_spawn 'anywhere'.*quadrant"):
         game.HideAndSeek("quadrant", 1, seed=0).close_doors([0])
     with pytest.raises(ValueError, match="hider_spawn"):
-        sp.Trainer(sp.apply_overrides(sp.preset_config("ramp"), ["n_worlds=2",
-                                                                 "curriculum.door_forts=0.2"]), "cpu")
+        config = sp.apply_overrides(sp.preset_config("ramp"),
+                                    ["n_worlds=2", "curriculum.door_forts=0.2"])
+        sp.Trainer(config, "cpu")
 
 
 def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
@@ -330,7 +333,8 @@ def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
 
 
 def test_shares_that_add_up_to_more_than_every_episode_are_refused():
-    with pytest.raises(ValueError, match="share \\+ curriculum.door_forts must be <= 1.*0.8 \\+ 0.3"):
+    message = "share \\+ curriculum.door_forts must be <= 1.*0.8 \\+ 0.3"
+    with pytest.raises(ValueError, match=message):
         check_curriculum(CurriculumConfig(share=0.8, door_forts=0.3))
 
 
