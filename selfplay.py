@@ -765,9 +765,13 @@ class Progress:
             return
         rate = (r["steps"] - self.first) / max(time.time() - self.start, 1e-9)
         left = (self.total - r["steps"]) / max(rate, 1e-9)
+        if math.isnan(r["hider_reward"]):  # every episode began from the curriculum's states
+            rewards = "no episode from the game's own starts"
+        else:
+            rewards = f"hider {r['hider_reward']:+.2f} seeker {r['seeker_reward']:+.2f}"
         line = (f"\rstep {r['steps']:>11,}/{self.total:,} | {rate:7,.0f} steps/s | "
-                f"episodes {r['episodes']:>8,} | hider {r['hider_reward']:+.2f} "
-                f"seeker {r['seeker_reward']:+.2f} | stage: {stage} | left {format_time(left)}")
+                f"episodes {r['episodes']:>8,} | {rewards} | stage: {stage} | "
+                f"left {format_time(left)}")
         print(line, end="", flush=True)
 
     def note(self, text):
