@@ -938,6 +938,7 @@ class HideAndSeek:
         self.__dict__.setdefault("replayed", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("door_fort", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("box_unlocks", np.zeros(self.n_worlds, np.int64))
+        self.__dict__.setdefault("seeker_in_room", np.zeros(self.n_worlds, bool))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -950,6 +951,7 @@ class HideAndSeek:
         self.t = np.zeros(W, np.int64)  # steps taken in the current episode
         self.returns = np.zeros((W, self.n_agents))  # reward summed over the episode
         self.seeker_height = np.zeros(W)  # highest a seeker's feet have been, m
+        self.seeker_in_room = np.zeros(W, bool)  # a seeker has stood in the quadrant room
         self.box_unlocks = np.zeros(W, np.int64)  # boxes unlocked after preparation
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
         self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
@@ -980,6 +982,7 @@ class HideAndSeek:
             self.returns += rewards
             seeker_z = np.where(self.team == SEEKERS, self.world.z[:, :self.n_agents], 0.0)
             self.seeker_height = np.maximum(self.seeker_height, seeker_z.max(1))  # [W]
+            self.seeker_in_room |= self.seekers_in_room()
             self.t += 1
             self.snapshot_prep(self.t == self.prep_steps)  # 6. statistics
             dones = self.t >= self.preset.horizon  # [W]
@@ -1060,6 +1063,7 @@ class HideAndSeek:
         self.t[which] = 0
         self.returns[which] = 0.0
         self.seeker_height[which] = 0.0
+        self.seeker_in_room[which] = False
         self.box_unlocks[which] = 0
         self.replayed[which] = False
         self.door_fort[which] = False
@@ -1141,6 +1145,17 @@ class HideAndSeek:
                 obs["visible_" + kind] = obs["exists_" + kind].copy()
         return obs
 
+    def seekers_in_room(self):
+        """bool [W]: a seeker's centre is in the quadrant room (x > arena / 2, y < arena / 2),
+        where a seeker gets only through a door or over a wall; always False in other layouts,
+        which have no one room."""
+        if self.preset.layout != "quadrant":
+            return np.zeros(self.n_worlds, bool)
+        x, y = self.world.pos[:, :self.n_agents, 0], self.world.pos[:, :self.n_agents, 1]
+        half = self.preset.arena / 2
+        seekers = (self.team == SEEKERS) & self.agent_exists  # [W, A]
+        return (seekers & (x > half) & (y < half)).any(1)
+
     def boxes_locked(self):
         """bool [W, n_bodies]: the body is a box and some team has locked it."""
         return (self.world.kind == BOX) & (self.world.locked_by != NO_TEAM)
@@ -1177,12 +1192,17 @@ class HideAndSeek:
         ended world (1-D arrays): displacements in m, lock counts, team returns (mean of the
         team's agents), episode length, team sizes, and `world`, the world index. Not paper keys:
         max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use;
+        seeker_in_room, 1 if a seeker stood in the quadrant room at some step (seekers are
+        frozen in preparation; NaN in layouts without that room);
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
         always there; with no episode ended, every array is empty."""
         stats = {"world": ended, "length": self.t[ended].copy(),
                  "max_seeker_height": self.seeker_height[ended],
+                 "seeker_in_room": (self.seeker_in_room[ended].astype(np.float64)
+                                    if self.preset.layout == "quadrant"
+                                    else np.full(len(ended), np.nan)),
                  "replayed": self.replayed[ended].copy(),
                  "door_fort": self.door_fort[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]

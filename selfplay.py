@@ -469,6 +469,11 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
             record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
                                           else math.nan)
+        if forts.any():  # the seeker over the fort's wall: up a ramp, then in the room
+            climbed_in = (ended["max_seeker_height"] >= CLIMB) & (ended["seeker_in_room"] == 1)
+            record["door_fort_seekers_climbed_in"] = float(np.mean(climbed_in[forts]))
+        else:
+            record["door_fort_seekers_climbed_in"] = math.nan
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -487,16 +492,20 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
 # `hiders_sealed_prep` (no seeker can walk to a hider when preparation ends) in half of the
 # episodes, with hiders winning: the first version asked for a box moved 1 m and locked in
 # preparation, which a cube that spawned beside the door need not do, and which a cube
-# dragged and locked anywhere does.
+# dragged and locked anywhere does. Ramp use is also read from the forts built for the hiders
+# (curriculum.door_forts), where a seeker that climbed and stood in the room came over the
+# fort's wall: a run in which every episode starts so has no statistics of its own starts, and
+# in `ramp-room-wall` the ramp already stands against the wall, so need not move.
 CLIMB = 0.3  # m a seeker's feet stand up: on a ramp or a box, not a step over an edge
 STAGES = (
     ("running and chasing", "seekers see hiders on 15% more of the steps after preparation",
      lambda s, first, paid: s["seeker_reward"] >= first["seeker_reward"] + 2 * 0.15 * paid),
     ("fort building", "hiders seal themselves off from the seekers in preparation, and win",
      lambda s, first, paid: s["hiders_sealed_prep"] >= 0.5 and s["hider_reward"] > 0.0),
-    ("ramp use", "seekers move a ramp after preparation and climb",
+    ("ramp use", "seekers move a ramp after preparation and climb, or climb into half of the "
+     "forts built for the hiders",
      lambda s, first, paid: s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
-     and s["max_seeker_height"] >= CLIMB),
+     and s["max_seeker_height"] >= CLIMB or s["door_fort_seekers_climbed_in"] >= 0.5),
     ("ramp defense", "hiders move or lock the ramps in preparation",
      lambda s, first, paid: s["num_ramp_lock_prep"] >= 0.5 or s["max_ramp_move_prep"] >= 1.0),
 )
@@ -522,7 +531,8 @@ class StageTracker:
         if len(self.recent) < self.window or len(self.reached) == len(STAGES):
             return []
         averages = {k: mean_of_finite([r.get(k, math.nan) for r in self.recent])
-                    for k in ("hider_reward", "seeker_reward", "max_seeker_height") + STAT_KEYS}
+                    for k in ("hider_reward", "seeker_reward", "max_seeker_height",
+                              "door_fort_seekers_climbed_in") + STAT_KEYS}
         if self.first is None:
             self.first = averages  # the untrained policy: the baseline for "learnt to chase"
             return []
@@ -875,8 +885,10 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
     with `door_forts`, from forts already built ("door_fort_episodes" of them). Rewards are per
     agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
-    share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb); then
-    `fort_outcomes`, whose returns are per episode."""
+    share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
+    `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
+    which it did both (NaN in layouts without that room); then `fort_outcomes`, whose returns
+    are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -889,7 +901,11 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
                                          / (size.sum() * horizon))
     for key in STAT_KEYS + ("max_seeker_height",):
         result[key] = float(np.mean(episodes[key]))
-    result["seekers_climbed"] = float(np.mean(episodes["max_seeker_height"] >= CLIMB))
+    climbed = episodes["max_seeker_height"] >= CLIMB
+    in_room = episodes["seeker_in_room"]  # 0 or 1; NaN where the layout has no quadrant room
+    result["seekers_climbed"] = float(np.mean(climbed))
+    result["seekers_in_room"] = float(np.mean(in_room))
+    result["seekers_climbed_in"] = float(np.mean(climbed * in_room))
     return result | fort_outcomes(episodes)
 
 

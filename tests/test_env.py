@@ -576,6 +576,27 @@ def test_statistics_record_how_high_a_seeker_climbed():
     assert info["episodes"]["max_seeker_height"][0] == max(heights) > 0.3
 
 
+@pytest.mark.parametrize("x, y, inside", [(4.5, 1.5, 1), (1.5, 1.5, 0), (4.5, 4.5, 0)])
+def test_statistics_record_a_seeker_that_stood_in_the_room(x, y, inside):
+    """The seeker is set down for one step at (x, y): in the quadrant room (x > 3, y < 3), or
+    outside it on either side, then put back outside for the episode's last steps."""
+    game = dataclasses.replace(PRESETS["fort"], name="in-room", horizon=4, prep_fraction=0.0)
+    env, _ = staged(game, hiders=[(5.5, 0.5, 0)], seekers=[(1, 4, 0)], walls=ROOM_WALLS,
+                    after_prep=False, auto_reset=False)
+    seeker = env.preset.hiders[1]
+    for t in range(game.horizon):
+        env.world.pos[0, seeker] = (x, y) if t == 1 else (1, 4)
+        _, _, dones, info = env.step(idle(env))
+    assert dones[0] and info["episodes"]["seeker_in_room"].tolist() == [inside]
+
+
+def test_a_layout_without_the_quadrant_room_reports_no_seeker_in_it():
+    env = HideAndSeek("tiny", 2, seed=0, auto_reset=False)
+    for _ in range(env.preset.horizon):
+        _, _, _, info = env.step(idle(env))
+    assert np.isnan(info["episodes"]["seeker_in_room"]).all()
+
+
 def test_episode_end_resets_the_world_and_reports_statistics():
     env = HideAndSeek("tiny", 3, seed=11)
     rng = np.random.default_rng(0)
@@ -619,7 +640,7 @@ def test_same_seed_same_episode():
             return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
         if isinstance(a, tuple):
             return all(same(x, y) for x, y in zip(a, b))
-        return np.array_equal(a, b)
+        return np.array_equal(a, b, equal_nan=True)  # (seeker_in_room: NaN without the room)
     first, again, other = play(13), play(13), play(14)
     assert all(same(a, b) for a, b in zip(first, again))
     assert any(step[2].any() for step in first[1:])  # the comparison spans an episode end

@@ -161,6 +161,19 @@ def test_chasing_means_a_hider_seen_on_15_percent_more_of_the_paid_steps(rise, c
     assert [s["name"] for s in found] == (["running and chasing"] if chasing else [])
 
 
+@pytest.mark.parametrize("climbed_in, found", [(0.45, False), (0.55, True)])
+def test_ramp_use_is_also_seekers_climbing_into_half_the_forts_built_for_them(climbed_in, found):
+    """A run whose every episode starts from a fort built for the hiders has no statistics of
+    its own starts (NaN): the door-fort episodes alone say whether seekers came over the wall."""
+    tracker = sp.StageTracker(window=1)
+    tracker.update(record(1))
+    tracker.reached = [{"name": "running and chasing"}, {"name": "fort building"}]
+    own_starts = {k: math.nan for k in ("hider_reward", "seeker_reward", "max_seeker_height")
+                  + sp.STAT_KEYS}
+    stages = tracker.update(record(2, **own_starts, door_fort_seekers_climbed_in=climbed_in))
+    assert [s["name"] for s in stages] == (["ramp use"] if found else [])
+
+
 def test_stage_tracker_does_not_skip_a_stage():
     tracker = sp.StageTracker(window=1)
     tracker.update(record(1, seeker_reward=-0.2))  # the untrained baseline
@@ -254,6 +267,12 @@ def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts
         assert result[key] == pytest.approx(info["episodes"][key].mean()), key
     climbed = (info["episodes"]["max_seeker_height"] >= 0.3).mean()
     assert result["seekers_climbed"] == pytest.approx(climbed)
+    in_room = info["episodes"]["seeker_in_room"]  # tiny has no quadrant room: NaN
+    assert np.isnan(in_room).all() == (other_game is None)
+    assert result["seekers_in_room"] == pytest.approx(in_room.mean(), nan_ok=True)
+    in_after_climbing = ((info["episodes"]["max_seeker_height"] >= 0.3) & (in_room == 1)).mean()
+    assert result["seekers_climbed_in"] == pytest.approx(
+        math.nan if other_game is None else in_after_climbing, nan_ok=True)
     assert result.get("door_fort_episodes") == (3 if door_forts else None)
 
 
