@@ -377,6 +377,20 @@ def test_stages_read_again_from_metrics_match_the_ones_found_in_training(tmp_pat
     assert sp.replay_stages(run.path) == trainer.stages.reached != []
 
 
+def test_a_shipped_checkpoint_plays_as_its_run_does_and_leaves_the_worlds_out(tmp_path):
+    """The reference is the run's own checkpoint: the same episodes, statistic for statistic,
+    from a file without the worlds in play (and, at 64 worlds, smaller)."""
+    config = tiny_config(n_worlds=64, total_steps=64 * 20)
+    sp.train(sp.Trainer(config, "cpu"), sp.RunFolder(str(tmp_path / "run")), write_gif=False,
+             quiet=True)
+    shipped = sp.main(["ship", str(tmp_path / "run"), "--out", str(tmp_path / "small.pt")])
+    full = str(tmp_path / "run" / "checkpoint.pt")
+    assert os.path.getsize(shipped) < os.path.getsize(full)
+    assert not set(sp.IN_PLAY) & set(torch.load(shipped, weights_only=False))
+    assert sp.evaluate(sp.load_checkpoint(shipped), 8, seed=3) == pytest.approx(
+        sp.evaluate(sp.load_checkpoint(full), 8, seed=3), nan_ok=True)
+
+
 def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, monkeypatch):
     """--init: the tracker tests the stage after the source's last, and the results table
     counts the source's world-steps and episodes with the new run's."""
