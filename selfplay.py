@@ -946,7 +946,8 @@ def plot_run(run_path, out=None):
     """The paper's figure 3 for one run: team rewards, then how far boxes and ramps moved and
     how many were locked (in preparation and at the end), with the stages shaded; and ours: box
     unlocks after preparation, and the share of episodes in which the hiders were sealed off
-    when preparation ended and after the last step."""
+    when preparation ended and after the last step; for a run with curriculum.door_forts, how
+    the forts built for the hiders ended (metrics.csv's door_fort_ columns)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -965,11 +966,16 @@ def plot_run(run_path, out=None):
                                   ("box_unlocks", "box unlocks after preparation")]),
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
                                      ("hiders_sealed", "at the end")])]
+    if np.isfinite(column("door_fort_hiders_sealed")).any():  # a run with curriculum.door_forts
+        panels.append(("forts built for them", [
+            ("door_fort_hiders_sealed", "hiders sealed off at the end"),
+            ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
+            ("door_fort_max_seeker_height", "highest a seeker stood (m)")]))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)
         stages = [stage for stage in json.load(open(stages_path)) if "inherited" not in stage]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 12), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.4 * len(panels)), sharex=True)
     for ax, (title, series) in zip(axes, panels):
         for key, label in series:
             ax.plot(steps, smooth(column(key)), label=label)

@@ -210,6 +210,24 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
+def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(tmp_path):
+    """Two hand-written metrics.csv files, one with the door_fort_ columns: at 100 dpi and 2.4
+    inches a panel, 5 panels are 1,200 pixels high and 6 are 1,440."""
+    heights = []
+    for door_forts in (False, True):
+        path = tmp_path / f"run-{door_forts}"
+        path.mkdir()
+        fields = ["update", "steps", "hider_reward"] + (
+            ["door_fort_hiders_sealed", "door_fort_seekers_climbed_in"] if door_forts else [])
+        with open(path / "metrics.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(fields)
+            for u in range(3):
+                writer.writerow([u, 100 * u, 0.1] + ([0.5, 0.25] if door_forts else []))
+        heights.append(imageio.imread(sp.plot_run(str(path))).shape[0])
+    assert heights == [1200, 1440]
+
+
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no episode ended: NaN
 def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
     paths = []
