@@ -210,22 +210,21 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
-def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(tmp_path):
-    """Two hand-written metrics.csv files, one with the door_fort_ columns: at 100 dpi and 2.4
-    inches a panel, 5 panels are 1,200 pixels high and 6 are 1,440."""
-    heights = []
-    for door_forts in (False, True):
-        path = tmp_path / f"run-{door_forts}"
-        path.mkdir()
-        fields = ["update", "steps", "hider_reward"] + (
-            ["door_fort_hiders_sealed", "door_fort_seekers_climbed_in"] if door_forts else [])
-        with open(path / "metrics.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields)
-            for u in range(3):
-                writer.writerow([u, 100 * u, 0.1] + ([0.5, 0.25] if door_forts else []))
-        heights.append(imageio.imread(sp.plot_run(str(path))).shape[0])
-    assert heights == [1200, 1440]
+@pytest.mark.parametrize("door_forts, replayed, panels", [(False, 0, 5), (True, 4, 6),
+                                                          (True, 10, 1)])
+def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(
+        door_forts, replayed, panels, tmp_path):
+    """A hand-written metrics.csv, 10 episodes ended per update, `replayed` of them from the
+    curriculum's states, with or without the door_fort_ columns: at 100 dpi and 2.4 inches a
+    panel, the PNG is 240 pixels high per panel. All 10 replayed: the own starts' panels go."""
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed"] + (
+        ["door_fort_hiders_sealed", "door_fort_seekers_climbed_in"] if door_forts else [])
+    with open(tmp_path / "metrics.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for u in range(3):
+            writer.writerow([u, 100 * u, 0.1, 10, replayed] + ([0.5, 0.25] if door_forts else []))
+    assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * panels
 
 
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no episode ended: NaN
