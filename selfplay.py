@@ -471,7 +471,7 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
             record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
                                           else math.nan)
-        if forts.any():  # the seeker over the fort's wall: up a ramp, then in the room
+        if forts.any():  # up 0.3 m and in the room, in either order: over the fort's wall
             climbed_in = (ended["max_seeker_height"] >= CLIMB) & (ended["seeker_in_room"] == 1)
             record["door_fort_seekers_climbed_in"] = float(np.mean(climbed_in[forts]))
         else:
@@ -496,7 +496,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
 # preparation, which a cube that spawned beside the door need not do, and which a cube
 # dragged and locked anywhere does. Ramp use is also read from the forts built for the hiders
 # (curriculum.door_forts), where a seeker that climbed and stood in the room came over the
-# fort's wall: a run in which every episode starts so has no statistics of its own starts, and
+# fort's wall: a run in which every episode starts so has almost no statistics of its own
+# starts (only each world's first episode and worlds where no fort fitted), and
 # in `ramp-room-wall` the ramp already stands against the wall, so need not move.
 CLIMB = 0.3  # m a seeker's feet stand up: on a ramp or a box, not a step over an edge
 STAGES = (
@@ -710,7 +711,7 @@ def load_checkpoint(path, device="cpu"):
 
 
 # What `ship` leaves out of a checkpoint: the worlds in play, the actors' carry and the start-state
-# buffer, most of the file at 512 worlds (5.6 MB of ramp-room-wall-3's, against 1.6 MB left).
+# buffer, most of the file at 512 worlds (about 4 MB of ramp-room-wall-3's 5.6 MB; 1.6 MB left).
 IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum")
 
 
@@ -948,8 +949,9 @@ def plot_run(run_path, out=None):
     unlocks after preparation, and the share of episodes in which the hiders were sealed off
     when preparation ended and after the last step; for a run with curriculum.door_forts, how
     the forts built for the hiders ended (metrics.csv's door_fort_ columns). A run in which
-    more than 95% of the episodes began from the curriculum's states (with door_forts=1.0,
-    only the worlds where no fort could be arranged start their own way) has that panel alone."""
+    more than 95% of the episodes began from the forts and the curriculum's other states (with
+    door_forts=1.0, only each world's first episode and the worlds where no fort could be
+    arranged start their own way) has that panel alone."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -969,9 +971,10 @@ def plot_run(run_path, out=None):
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
                                      ("hiders_sealed", "at the end")])]
     ended, replayed = np.nansum(column("episodes_ended")), np.nansum(column("episodes_replayed"))
-    if ended > 0 and replayed > 0.95 * ended:  # a few own starts per update: noise, not a curve
+    forts = np.isfinite(column("door_fort_hiders_sealed")).any()  # a run with door_forts
+    if forts and ended > 0 and replayed > 0.95 * ended:  # a few own starts an update: noise
         panels = []
-    if np.isfinite(column("door_fort_hiders_sealed")).any():  # a run with curriculum.door_forts
+    if forts:
         panels.append(("forts built for them", [
             ("door_fort_hiders_sealed", "hiders sealed off at the end"),
             ("door_fort_seekers_climbed_in", "seeker climbed into the room"),

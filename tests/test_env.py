@@ -594,7 +594,27 @@ def test_a_layout_without_the_quadrant_room_reports_no_seeker_in_it():
     env = HideAndSeek("tiny", 2, seed=0, auto_reset=False)
     for _ in range(env.preset.horizon):
         _, _, _, info = env.step(idle(env))
-    assert np.isnan(info["episodes"]["seeker_in_room"]).all()
+    in_room = info["episodes"]["seeker_in_room"]
+    assert len(in_room) == 2 and np.isnan(in_room).all()
+
+
+def test_a_seeker_that_stood_in_the_room_is_forgotten_by_the_next_episode():
+    """Episode 1: the seeker is set down in the room for one step; episode 2 (a fresh layout,
+    the seeker spawned outside, everyone idle) reports 0."""
+    game = dataclasses.replace(PRESETS["fort"], name="in-room-twice", horizon=3,
+                               prep_fraction=0.0)
+    env, _ = staged(game, hiders=[(5.5, 0.5, 0)], seekers=[(1, 4, 0)], walls=ROOM_WALLS,
+                    after_prep=False)
+    seeker, reported = env.preset.hiders[1], []
+    for t in range(2 * game.horizon):
+        if t == 1:
+            env.world.pos[0, seeker] = (4.5, 1.5)
+        elif t == 2:
+            env.world.pos[0, seeker] = (1, 4)
+        _, _, dones, info = env.step(idle(env))
+        if dones[0]:
+            reported += info["episodes"]["seeker_in_room"].tolist()
+    assert reported == [1, 0]
 
 
 def test_episode_end_resets_the_world_and_reports_statistics():

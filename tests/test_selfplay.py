@@ -198,6 +198,18 @@ def test_fort_outcomes_split_the_episodes_as_a_plain_loop_does():
     assert result["forts_late"] == 0.0 and sum(result[f"forts_{n}"] for n in sp.FORT_OUTCOMES) == 1
 
 
+def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch):
+    """Four crafted episodes: up 0.5 m and in the room; up only; in the room only; neither."""
+    height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
+    crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
+               "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
+               "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
+    monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
+    result = sp.evaluate(sp.Trainer(tiny_config(), "cpu"), n_worlds=4)
+    assert (result["seekers_climbed"], result["seekers_in_room"],
+            result["seekers_climbed_in"]) == (0.5, 0.5, 0.25)
+
+
 def test_render_and_plot_write_readable_files(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
@@ -211,12 +223,13 @@ def test_render_and_plot_write_readable_files(tmp_path):
 
 
 @pytest.mark.parametrize("door_forts, replayed, panels", [(False, 0, 5), (True, 4, 6),
-                                                          (True, 10, 1)])
+                                                          (True, 10, 1), (False, 10, 5)])
 def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(
         door_forts, replayed, panels, tmp_path):
     """A hand-written metrics.csv, 10 episodes ended per update, `replayed` of them from the
     curriculum's states, with or without the door_fort_ columns: at 100 dpi and 2.4 inches a
-    panel, the PNG is 240 pixels high per panel. All 10 replayed: the own starts' panels go."""
+    panel, the PNG is 240 pixels high per panel. All 10 replayed from forts: the own starts'
+    panels go; all replayed from the start-state buffer alone: they stay (nothing else to draw)."""
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed"] + (
         ["door_fort_hiders_sealed", "door_fort_seekers_climbed_in"] if door_forts else [])
     with open(tmp_path / "metrics.csv", "w", newline="") as f:
