@@ -471,11 +471,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
             record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
                                           else math.nan)
-        if forts.any():  # up 0.3 m and in the room, in either order: over the fort's wall
-            climbed_in = (ended["max_seeker_height"] >= CLIMB) & (ended["seeker_in_room"] == 1)
-            record["door_fort_seekers_climbed_in"] = float(np.mean(climbed_in[forts]))
-        else:
-            record["door_fort_seekers_climbed_in"] = math.nan
+        record["door_fort_seekers_climbed_in"] = (float(np.mean(climbed_in(ended)[forts]))
+                                                  if forts.any() else math.nan)
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -500,6 +497,14 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
 # starts (only each world's first episode and worlds where no fort fitted), and
 # in `ramp-room-wall` the ramp already stands against the wall, so need not move.
 CLIMB = 0.3  # m a seeker's feet stand up: on a ramp or a box, not a step over an edge
+
+
+def climbed_in(episodes):
+    """float [n]: 1 where a seeker stood CLIMB up and stood in the quadrant room (in either
+    order: from outside a closed fort, over its wall), 0 where not, NaN without that room."""
+    return (episodes["max_seeker_height"] >= CLIMB) * episodes["seeker_in_room"]
+
+
 STAGES = (
     ("running and chasing", "seekers see hiders on 15% more of the steps after preparation",
      lambda s, first, paid: s["seeker_reward"] >= first["seeker_reward"] + 2 * 0.15 * paid),
@@ -507,8 +512,9 @@ STAGES = (
      lambda s, first, paid: s["hiders_sealed_prep"] >= 0.5 and s["hider_reward"] > 0.0),
     ("ramp use", "seekers move a ramp after preparation and climb, or climb into half of the "
      "forts built for the hiders",
-     lambda s, first, paid: s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
-     and s["max_seeker_height"] >= CLIMB or s["door_fort_seekers_climbed_in"] >= 0.5),
+     lambda s, first, paid: (s["max_ramp_move"] - s["max_ramp_move_prep"] >= 1.0
+                             and s["max_seeker_height"] >= CLIMB)
+     or s["door_fort_seekers_climbed_in"] >= 0.5),
     ("ramp defense", "hiders move or lock the ramps in preparation",
      lambda s, first, paid: s["num_ramp_lock_prep"] >= 0.5 or s["max_ramp_move_prep"] >= 1.0),
 )
@@ -925,11 +931,9 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
                                          / (size.sum() * horizon))
     for key in STAT_KEYS + ("max_seeker_height",):
         result[key] = float(np.mean(episodes[key]))
-    climbed = episodes["max_seeker_height"] >= CLIMB
-    in_room = episodes["seeker_in_room"]  # 0 or 1; NaN where the layout has no quadrant room
-    result["seekers_climbed"] = float(np.mean(climbed))
-    result["seekers_in_room"] = float(np.mean(in_room))
-    result["seekers_climbed_in"] = float(np.mean(climbed * in_room))
+    result["seekers_climbed"] = float(np.mean(episodes["max_seeker_height"] >= CLIMB))
+    result["seekers_in_room"] = float(np.mean(episodes["seeker_in_room"]))  # NaN: no room
+    result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     return result | fort_outcomes(episodes)
 
 
