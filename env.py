@@ -15,7 +15,7 @@ What this file teaches
 
 Reading order
     1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp,
-       ramp-room-wall, ramp-room, ramp, quadrant, full).
+       ramp-room-wall, ramp-room-near, ramp-room, ramp, quadrant, full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
@@ -80,6 +80,8 @@ class Preset:
     seeker_spawn: str = "outside"  # paper, quadrant: seekers outside the room
     box_spawn: str = "room"  # paper, quadrant: boxes inside the room
     ramp_spawn: str = "anywhere"
+    ramp_gap: tuple = (0, 0)  # ramp_spawn "wall" only: cells (0.2 m) between the ramp's high
+    # edge and the wall, drawn per episode (0: against it; more: the seeker must push it there)
     lock_ramps: bool = False  # may ramps be locked (paper: not in the quadrant game)
     bounds_margin: float = -0.1  # m: an agent whose centre leaves the arena grown by this gets
     # -10 (paper: -0.1 in the quadrant game, i.e. [0.1, 5.9]; +6 in the full game, an 18 m square)
@@ -121,6 +123,12 @@ PRESETS = {
     "ramp-room-wall": Preset("ramp-room-wall", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
                              ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
                              policy_sees_all=True),
+    # Between the two: the ramp still faces uphill toward the room's wall, but 0-2 m short of it
+    # (uniform over 0..10 cells), so that a seeker must push it to the wall before it climbs;
+    # the nearest ones need a nudge, the farthest a walk (a distance curriculum by mixture).
+    "ramp-room-near": Preset("ramp-room-near", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
+                             ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
+                             ramp_gap=(0, 10), policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
                    ramp_spawn="outside", policy_sees_all=True),
@@ -197,6 +205,16 @@ def check_preset(p):
         if spawn == "wall" and field != "ramp_spawn":
             fail(f"{field} 'wall' is a ramp's spawn (uphill toward the room's wall); expected "
                  f"one of {tuple(s for s in SPAWNS if s != 'wall')}")
+    gap = p.ramp_gap
+    most_gap = cells // 2 - 3  # a ramp's 3 cells and the gap fit between the arena and wall 4
+    if not (isinstance(gap, tuple) and len(gap) == 2
+            and all(isinstance(v, (int, np.integer)) for v in gap) and 0 <= gap[0] <= gap[1]):
+        fail(f"ramp_gap must be a range (min, max) of cells with 0 <= min <= max, got {gap!r}")
+    if gap[1] > 0 and p.ramp_spawn != "wall":
+        fail(f"ramp_gap {gap} is a distance from the room's wall: it needs ramp_spawn 'wall', "
+             f"got {p.ramp_spawn!r}")
+    if gap[1] > most_gap:
+        fail(f"ramp_gap {gap}: at most {most_gap} cells fit outside the room, got max {gap[1]}")
     check_room_for_bodies(p, cells, fail)
 
 
@@ -276,6 +294,8 @@ class Rules(NamedTuple):
     ramp_spawn: int
     lock_ramps: bool
     agent_radius: float
+    ramp_gap_min: int = 0  # last and with defaults: checkpoints pickle their envs' Rules, and
+    ramp_gap_max: int = 0  # those written before these fields existed must still load
 
 
 def rules_of(p):
@@ -283,7 +303,7 @@ def rules_of(p):
                  *p.long_boxes, p.ramps, *p.doors, *p.rooms, float(p.outer_walls),
                  SPAWN_CODES[p.hider_spawn], SPAWN_CODES[p.seeker_spawn],
                  SPAWN_CODES[p.box_spawn], SPAWN_CODES[p.ramp_spawn], bool(p.lock_ramps),
-                 physics.Physics().agent_radius)
+                 physics.Physics().agent_radius, *p.ramp_gap)
 
 
 @njit(cache=True)
@@ -526,11 +546,14 @@ def find_spot(R, occupied, vert, horiz, fx, fy, spawn, anchor_i, anchor_j):
     elif spawn == TOGETHER and anchor_i >= 0:
         i_lo, i_hi = max(0, anchor_i - TOGETHER_CELLS), min(n - fx, anchor_i + TOGETHER_CELLS)
         j_lo, j_hi = max(0, anchor_j - TOGETHER_CELLS), min(n - fy, anchor_j + TOGETHER_CELLS)
-    elif spawn == WALL:  # touching the room from outside: left of wall 4 or above wall 5
+    elif spawn == WALL:  # outside the room, `gap` cells left of wall 4 or above wall 5
+        gap = R.ramp_gap_min
+        if R.ramp_gap_max > gap:  # no draw for a fixed gap, so those layouts stay as they were
+            gap = np.random.randint(R.ramp_gap_min, R.ramp_gap_max + 1)
         if np.random.randint(0, 2) == 0:
-            i_lo, i_hi, j_lo, j_hi = h - fx, h - fx, 0, h - fy
+            i_lo, i_hi, j_lo, j_hi = h - fx - gap, h - fx - gap, 0, h - fy
         else:
-            i_lo, i_hi, j_lo, j_hi = h, n - fx, h, h
+            i_lo, i_hi, j_lo, j_hi = h, n - fx, h + gap, h + gap
     if i_hi < i_lo or j_hi < j_lo:
         return -1, -1  # the region is smaller than the footprint
     for _ in range(100):

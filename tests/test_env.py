@@ -208,7 +208,8 @@ def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
 
 
 @pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp-wall", 1), ("fort-ramp", 1),
-                                            ("ramp-room-wall", 2), ("ramp-room", 2)])
+                                            ("ramp-room-wall", 2), ("ramp-room-near", 2),
+                                            ("ramp-room", 2)])
 def test_hiders_spawn_in_the_room(preset, hiders):
     env = HideAndSeek(preset, 32, seed=7)
     hider = env.world.pos[:, :hiders]  # hiders take the first agent slots
@@ -228,6 +229,25 @@ def test_wall_ramps_stand_against_a_room_wall_uphill_toward_it():
     above_5 = np.isclose(edge_y, 3.0 + face) & (x - half >= 3.0) & (x + half <= 6.0)
     assert (left_of_4 ^ above_5).all()
     assert left_of_4.any() and above_5.any()
+
+
+def test_near_ramps_stand_the_drawn_gap_short_of_a_room_wall_uphill_toward_it():
+    """`ramp_gap=(0, 10)`: the ramp's high edge lies a whole number of 0.2 m cells, 0 to 10,
+    from the outer face of wall 4 or 5, every gap drawn, and the ramp outside the room."""
+    env = HideAndSeek("ramp-room-near", 512, seed=4)
+    ramp = env.n_agents + env.n_boxes
+    x, y = env.world.pos[:, ramp, 0], env.world.pos[:, ramp, 1]
+    angle, half = env.world.angle[:, ramp], env.world.half[:, ramp, 0]
+    edge_x, edge_y = x + half * np.cos(angle), y + half * np.sin(angle)
+    face = ph.WALL_THICKNESS / 2
+    toward_4 = np.isclose(np.cos(angle), 1.0)  # uphill along +x, to wall 4
+    toward_5 = np.isclose(np.sin(angle), -1.0)  # uphill along -y, to wall 5
+    assert (toward_4 ^ toward_5).all()
+    gap = np.where(toward_4, 3.0 - face - edge_x, edge_y - (3.0 + face)) / 0.2
+    assert np.allclose(gap, np.rint(gap))
+    assert set(np.rint(gap).astype(int)) == set(range(11))
+    assert ((y[toward_4] + half[toward_4] <= 3.0).all()
+            and (x[toward_5] - half[toward_5] >= 3.0).all())  # alongside the wall it faces
 
 
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():
@@ -266,7 +286,7 @@ def footprints(world, w):
     return rects
 
 
-@pytest.mark.parametrize("preset", ["quadrant", "full"])
+@pytest.mark.parametrize("preset", ["quadrant", "full", "ramp-room-near"])
 def test_spawned_bodies_overlap_nothing(preset):
     env = HideAndSeek(preset, 40, seed=8)
     for w in range(env.n_worlds):
@@ -686,6 +706,10 @@ def test_unknown_preset_name_is_a_clear_error():
     (dict(layout="rooms"), "spawn 'outside' needs the quadrant layout's room"),
     (dict(layout="maze"), "layout 'maze' is not one of"),
     (dict(box_spawn="wall"), "box_spawn 'wall' is a ramp's spawn"),
+    (dict(ramp_gap=(0, 3)), r"ramp_gap \(0, 3\) is a distance from the room's wall: it needs "
+     "ramp_spawn 'wall', got 'anywhere'"),
+    (dict(ramp_spawn="wall", ramp_gap=(0, 13)), "at most 12 cells fit outside the room"),
+    (dict(ramp_spawn="wall", ramp_gap=(3, 1)), r"ramp_gap must be a range \(min, max\) of cells"),
     (dict(ramp_spawn="wall", seeker_spawn="anywhere", box_spawn="anywhere", layout="arena"),
      "ramp_spawn 'wall' needs the quadrant layout's room"),
 ])

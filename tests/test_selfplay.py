@@ -210,6 +210,16 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
             result["seekers_climbed_in"]) == (0.5, 0.5, 0.25)
 
 
+def test_a_ramp_pushed_in_needs_the_climb_in_and_the_ramp_moved_after_preparation():
+    """Four crafted episodes, all but the third climbed in: the ramp moved 0.6 m after
+    preparation; 0.6 m, all of it in preparation; 0.6 m after, but no climb; 0.4 m after."""
+    episodes = {"max_seeker_height": np.array([0.5, 0.5, 0.0, 0.5]),
+                "seeker_in_room": np.ones(4),
+                "max_ramp_move_prep": np.array([0.1, 0.6, 0.0, 0.0]),
+                "max_ramp_move": np.array([0.7, 0.6, 0.6, 0.4])}
+    assert sp.pushed_ramp_in(episodes).tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
 def test_render_and_plot_write_readable_files(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
@@ -382,7 +392,7 @@ def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
 
 def test_each_rung_of_the_ladder_can_start_the_next():
     ladder = ["tiny", "fort", "fort-ramp-wall", "fort-ramp", "ramp-room-wall",
-              "ramp-room", "ramp", "quadrant", "full"]
+              "ramp-room-near", "ramp-room", "ramp", "quadrant", "full"]
     models = {name: sp.Trainer(sp.replace(sp.preset_config(name), n_worlds=2), "cpu").ppo.model
               for name in ladder}
     for lower, upper in zip(ladder, ladder[1:]):
