@@ -962,6 +962,7 @@ class HideAndSeek:
         self.__dict__.setdefault("door_fort", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("box_unlocks", np.zeros(self.n_worlds, np.int64))
         self.__dict__.setdefault("seeker_in_room", np.zeros(self.n_worlds, bool))
+        self.__dict__.setdefault("ramp_gap", np.full(self.n_worlds, np.nan))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -979,6 +980,7 @@ class HideAndSeek:
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
         self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
+        self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
         self.visible = np.zeros((W, self.n_agents, self.n_bodies), bool)
@@ -1091,6 +1093,7 @@ class HideAndSeek:
         self.replayed[which] = False
         self.door_fort[which] = False
         self.spawn_pos[which] = self.world.pos[which]
+        self.ramp_gap[which] = self.wall_ramp_gaps(which)
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
         self.lidar[which] = lidar
@@ -1179,6 +1182,27 @@ class HideAndSeek:
         seekers = (self.team == SEEKERS) & self.agent_exists  # [W, A]
         return (seekers & (x > half) & (y < half)).any(1)
 
+    def wall_ramp_gaps(self, worlds):
+        """float [len(worlds)]: how far (m) the first ramp's uphill edge stands short of the
+        outer face of the quadrant room's wall it faces, for a ramp as `ramp_spawn="wall"` sets
+        it: left of the room (x, y < arena / 2) going up along +x toward wall 4, or above it
+        (x, y > arena / 2) going up along -y toward wall 5. NaN for any other ramp, or none."""
+        gaps = np.full(len(worlds), np.nan)
+        if self.preset.layout != "quadrant":
+            return gaps
+        s, half_arena = self.world, self.preset.arena / 2
+        face = physics.WALL_THICKNESS / 2
+        for k, w in enumerate(worlds):
+            ramps = np.flatnonzero(s.kind[w] == RAMP)
+            if not len(ramps):
+                continue
+            (x, y), angle, half = s.pos[w, ramps[0]], s.angle[w, ramps[0]], s.half[w, ramps[0], 0]
+            if np.isclose(np.cos(angle), 1.0) and x < half_arena and y < half_arena:
+                gaps[k] = half_arena - face - (x + half)
+            elif np.isclose(np.sin(angle), -1.0) and x > half_arena and y > half_arena:
+                gaps[k] = (y - half) - (half_arena + face)
+        return gaps
+
     def boxes_locked(self):
         """bool [W, n_bodies]: the body is a box and some team has locked it."""
         return (self.world.kind == BOX) & (self.world.locked_by != NO_TEAM)
@@ -1217,6 +1241,8 @@ class HideAndSeek:
         max_seeker_height, the highest a seeker stood (m), a cheap sign of ramp use;
         seeker_in_room, 1 if a seeker stood in the quadrant room at some step (seekers are
         frozen in preparation; NaN in layouts without that room);
+        ramp_gap, how far (m) the ramp started short of the room's wall it faces uphill
+        (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1226,6 +1252,7 @@ class HideAndSeek:
                  "seeker_in_room": (self.seeker_in_room[ended].astype(np.float64)
                                     if self.preset.layout == "quadrant"
                                     else np.full(len(ended), np.nan)),
+                 "ramp_gap": self.ramp_gap[ended].copy(),
                  "replayed": self.replayed[ended].copy(),
                  "door_fort": self.door_fort[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]

@@ -472,10 +472,10 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
             record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
                                           else math.nan)
-        hits = {"seekers_climbed_in": climbed_in, "seekers_pushed_ramp_in": pushed_ramp_in}
-        for key, hit in hits.items():
-            record["door_fort_" + key] = (float(np.mean(hit(ended)[forts])) if forts.any()
-                                          else math.nan)
+        record["door_fort_seekers_climbed_in"] = (float(np.mean(climbed_in(ended)[forts]))
+                                                  if forts.any() else math.nan)
+        record["door_fort_seekers_climbed_in_far"] = mean_where_defined(
+            climbed_in_far(ended)[forts])
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -508,14 +508,21 @@ def climbed_in(episodes):
     return (episodes["max_seeker_height"] >= CLIMB) * episodes["seeker_in_room"]
 
 
-PUSHED = 0.5  # m a ramp moved after preparation: brought somewhere, not nudged by a climb
+FAR = 1.0  # m: a ramp that started this far short of the wall was brought there to be climbed
 
 
-def pushed_ramp_in(episodes):
-    """float [n]: 1 where a seeker climbed in (above) and a ramp moved PUSHED after preparation,
-    the seeker's way over the wall in `ramp-room-near`, whose ramp stands 0-2 m short of it."""
-    moved = episodes["max_ramp_move"] - episodes["max_ramp_move_prep"] >= PUSHED
-    return climbed_in(episodes) * moved
+def climbed_in_far(episodes):
+    """float [n]: climbed_in (above) where the ramp started FAR or more short of the room's
+    wall it faces (env.py's `ramp_gap`: `ramp-room-near` draws 0-2 m), so that the seeker
+    brought it there before it climbed; NaN in other episodes."""
+    far = episodes["ramp_gap"] >= FAR  # NaN, a ramp not facing a wall, compares False
+    return np.where(far, climbed_in(episodes), np.nan)
+
+
+def mean_where_defined(values):
+    """Mean of the values that are not NaN (an array), NaN where every one is."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if len(defined) else math.nan
 
 
 STAGES = (
@@ -930,9 +937,9 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
     share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
     `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
-    which it did both (NaN in layouts without that room), `seekers_pushed_ramp_in`, in which a
-    ramp also moved 0.5 m after preparation; then `fort_outcomes`, whose returns are per
-    episode."""
+    which it did both (NaN in layouts without that room), `seekers_climbed_in_far`, the share
+    of those whose ramp started 1 m or more short of the wall in which it did both (NaN where
+    none did); then `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -948,7 +955,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     result["seekers_climbed"] = float(np.mean(episodes["max_seeker_height"] >= CLIMB))
     result["seekers_in_room"] = float(np.mean(episodes["seeker_in_room"]))  # NaN: no room
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
-    result["seekers_pushed_ramp_in"] = float(np.mean(pushed_ramp_in(episodes)))
+    result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
     return result | fort_outcomes(episodes)
 
 
@@ -997,7 +1004,7 @@ def plot_run(run_path, out=None):
         panels.append(("forts built for them", [
             ("door_fort_hiders_sealed", "hiders sealed off at the end"),
             ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
-            ("door_fort_seekers_pushed_ramp_in", "... and a ramp moved 0.5 m after preparation"),
+            ("door_fort_seekers_climbed_in_far", "... where the ramp started 1 m from the wall"),
             ("door_fort_max_seeker_height", "highest a seeker stood (m)")]))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")

@@ -348,11 +348,12 @@ def test_how_the_forts_built_for_them_ended_is_recorded_apart():
                          chunk_states=None)
     ended = {"world": np.array([0, 1, 0]), "replayed": np.array([False, True, True]),
              "door_fort": np.array([False, True, True]), "hider_return": np.array([5.0, 1.0, 3.0]),
-             "seeker_in_room": np.array([1.0, 1.0, 0.0]),
+             "seeker_in_room": np.array([1.0, 1.0, 0.0]), "ramp_gap": np.array([1.5, 1.5, 0.0]),
              **{key: np.array([1.0, 0.0, 1.0]) for key in sp.STAT_KEYS + ("max_seeker_height",)}}
     record = sp.make_record(trainer, rollout, ended, {}, 0.0, torch.zeros(1, 6, dtype=torch.bool))
     assert record["episodes_door_fort"] == 2 and record["door_fort_hider_return"] == 2.0
     assert record["door_fort_hiders_sealed"] == 0.5 and record["door_fort_max_seeker_height"] == 0.5
     # the first fort: in the room, never up (0 m); the second: up 1 m, never in the room
     assert record["door_fort_seekers_climbed_in"] == 0.0
+    assert record["door_fort_seekers_climbed_in_far"] == 0.0  # the first fort's ramp alone
     assert record["hiders_sealed"] == 1.0  # the game's own start alone

@@ -250,6 +250,22 @@ def test_near_ramps_stand_the_drawn_gap_short_of_a_room_wall_uphill_toward_it():
             and (x[toward_5] - half[toward_5] >= 3.0).all())  # alongside the wall it faces
 
 
+def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
+    """`ramp_gap` in the episode statistics is the gap measured from the spawned ramp's edge,
+    as above; NaN for a ramp moved into the room, and in a game without a ramp."""
+    env = HideAndSeek("ramp-room-near", 64, seed=5)
+    ramp = env.n_agents + env.n_boxes
+    x, angle = env.world.pos[:, ramp, 0], env.world.angle[:, ramp]
+    y = env.world.pos[:, ramp, 1]
+    face, half = ph.WALL_THICKNESS / 2, env.world.half[:, ramp, 0]
+    expected = np.where(np.isclose(angle, 0.0), 3.0 - face - (x + half), (y - half) - 3.0 - face)
+    stats = env.episode_stats(np.arange(64))
+    assert np.allclose(stats["ramp_gap"], expected)
+    env.world.pos[:, ramp] = (4.5, 1.5)  # moved into the room: not short of a wall from outside
+    assert np.isnan(env.wall_ramp_gaps(np.arange(64))).all()
+    assert np.isnan(HideAndSeek("fort", 4, seed=5).episode_stats(np.arange(4))["ramp_gap"]).all()
+
+
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():
     """A seeker set just downhill of the ramp and pushed uphill climbs it and drops into the room:
     the spawn's heading is the ramp's uphill direction, whichever wall it stands against."""

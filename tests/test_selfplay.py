@@ -202,22 +202,26 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
     """Four crafted episodes: up 0.5 m and in the room; up only; in the room only; neither."""
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
     crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
+               "ramp_gap": np.full(4, np.nan),
                "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
                "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
     monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
     result = sp.evaluate(sp.Trainer(tiny_config(), "cpu"), n_worlds=4)
     assert (result["seekers_climbed"], result["seekers_in_room"],
             result["seekers_climbed_in"]) == (0.5, 0.5, 0.25)
+    assert math.isnan(result["seekers_climbed_in_far"])  # no ramp started at a wall
 
 
-def test_a_ramp_pushed_in_needs_the_climb_in_and_the_ramp_moved_after_preparation():
-    """Four crafted episodes, all but the third climbed in: the ramp moved 0.6 m after
-    preparation; 0.6 m, all of it in preparation; 0.6 m after, but no climb; 0.4 m after."""
-    episodes = {"max_seeker_height": np.array([0.5, 0.5, 0.0, 0.5]),
-                "seeker_in_room": np.ones(4),
-                "max_ramp_move_prep": np.array([0.1, 0.6, 0.0, 0.0]),
-                "max_ramp_move": np.array([0.7, 0.6, 0.6, 0.4])}
-    assert sp.pushed_ramp_in(episodes).tolist() == [1.0, 0.0, 0.0, 0.0]
+def test_a_climb_in_from_afar_counts_only_ramps_that_started_a_metre_short_of_the_wall():
+    """Five crafted episodes, each climbed in but the third: the ramp started 1.4 m, 1.0 m,
+    1.2 m and 0.4 m short of the wall, and the last not facing a wall at all (NaN)."""
+    episodes = {"max_seeker_height": np.array([0.5, 0.5, 0.0, 0.5, 0.5]),
+                "seeker_in_room": np.ones(5),
+                "ramp_gap": np.array([1.4, 1.0, 1.2, 0.4, np.nan])}
+    far = sp.climbed_in_far(episodes)
+    assert far[:3].tolist() == [1.0, 1.0, 0.0] and np.isnan(far[3:]).all()
+    assert sp.mean_where_defined(far) == pytest.approx(2 / 3)
+    assert math.isnan(sp.mean_where_defined(far[3:]))
 
 
 def test_render_and_plot_write_readable_files(tmp_path):
