@@ -939,7 +939,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
     which it did both (NaN in layouts without that room), `seekers_climbed_in_far`, the share
     of those whose ramp started 1 m or more short of the wall in which it did both (NaN where
-    none did); then `fort_outcomes`, whose returns are per episode."""
+    none did); then `climbs_by_ramp_gap` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -956,7 +956,27 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     result["seekers_in_room"] = float(np.mean(episodes["seeker_in_room"]))  # NaN: no room
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
-    return result | fort_outcomes(episodes)
+    return result | climbs_by_ramp_gap(episodes) | fort_outcomes(episodes)
+
+
+RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10))  # cells (0.2 m) short of the wall
+
+
+def climbs_by_ramp_gap(episodes):
+    """For a game whose ramp starts short of the wall (`ramp_gap`): the share of the episodes
+    in which a seeker climbed in, and how many there were, for each range of RAMP_GAPS; nothing
+    for other games. The gaps are whole cells, so each range is read to the nearest cell."""
+    cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN stays NaN
+    if not np.isfinite(cells).any():
+        return {}
+    result = {}
+    for lo, hi in RAMP_GAPS:
+        group = (cells >= lo) & (cells <= hi)
+        name = f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m"
+        result[f"climbed_in_{name}"] = (float(climbed_in(episodes)[group].mean()) if group.any()
+                                        else math.nan)
+        result[f"episodes_{name}"] = int(group.sum())
+    return result
 
 
 def tile(images):
@@ -1319,7 +1339,7 @@ def main(argv=None):
         trainer = load_in_game(args.source, device, args.game)
         result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts)
         for key, value in result.items():
-            print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")
+            print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result
     if args.command == "plot":
         if len(args.runs) == 1:

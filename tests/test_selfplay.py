@@ -224,6 +224,21 @@ def test_a_climb_in_from_afar_counts_only_ramps_that_started_a_metre_short_of_th
     assert math.isnan(sp.mean_where_defined(far[3:]))
 
 
+def test_climbs_are_counted_by_how_far_the_ramp_started_short_of_the_wall():
+    """Six crafted episodes at gaps 0, 0.2, 0.4, 0.4, 1.8 m and none (NaN), climbed in at
+    0.2 and 1.8 m: each range of cells gets its own share and count; a game with no gap, none."""
+    episodes = {"max_seeker_height": np.array([0.0, 0.5, 0.0, 0.0, 0.5, 0.5]),
+                "seeker_in_room": np.ones(6),
+                "ramp_gap": np.array([0.0, 0.2, 0.4, 0.4 + 1e-9, 1.8, np.nan])}
+    result = sp.climbs_by_ramp_gap(episodes)
+    assert result["climbed_in_gap_0.0-0.0m"] == 0.0 and result["episodes_gap_0.0-0.0m"] == 1
+    assert result["climbed_in_gap_0.2-0.4m"] == pytest.approx(1 / 3)
+    assert result["episodes_gap_0.2-0.4m"] == 3
+    assert math.isnan(result["climbed_in_gap_0.6-1.0m"]) and result["episodes_gap_0.6-1.0m"] == 0
+    assert result["climbed_in_gap_1.8-2.0m"] == 1.0
+    assert sp.climbs_by_ramp_gap({**episodes, "ramp_gap": np.full(6, np.nan)}) == {}
+
+
 def test_render_and_plot_write_readable_files(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
