@@ -15,7 +15,7 @@ What this file teaches
 
 Reading order
     1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp,
-       ramp-room-wall, ramp-room-near, ramp-room, ramp, quadrant, full).
+       ramp-room-wall, ramp-room-nudge, ramp-room-near, ramp-room, ramp, quadrant, full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
@@ -129,6 +129,11 @@ PRESETS = {
     "ramp-room-near": Preset("ramp-room-near", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
                              ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
                              ramp_gap=(0, 10), policy_sees_all=True),
+    # `ramp-room-near` with only its nearest gaps, 0.2-0.6 m (1..3 cells): the first push, where
+    # a seeker that climbs the wall ramp already gets in now and then (the frontier, no more).
+    "ramp-room-nudge": Preset("ramp-room-nudge", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
+                              ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
+                              ramp_gap=(1, 3), policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
                    ramp_spawn="outside", policy_sees_all=True),

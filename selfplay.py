@@ -122,8 +122,8 @@ PRESETS = {
     # batches get larger minibatches, not more of them.
     "fort": cpu_rung("fort", 200_000_000),
     **{game: cpu_rung(game, 2_000_000_000)
-       for game in ("fort-ramp-wall", "fort-ramp", "ramp-room-wall", "ramp-room-near",
-                    "ramp-room", "ramp")},
+       for game in ("fort-ramp-wall", "fort-ramp", "ramp-room-wall", "ramp-room-nudge",
+                    "ramp-room-near", "ramp-room", "ramp")},
     # The paper's two games keep the small network too, so that every rung's checkpoint can
     # start the next (`--init`); `--paper-network` gives the paper's network and PPO (a GPU's).
     "quadrant": cpu_rung("quadrant", 1_000_000_000),

@@ -411,7 +411,7 @@ def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
 
 def test_each_rung_of_the_ladder_can_start_the_next():
     ladder = ["tiny", "fort", "fort-ramp-wall", "fort-ramp", "ramp-room-wall",
-              "ramp-room-near", "ramp-room", "ramp", "quadrant", "full"]
+              "ramp-room-nudge", "ramp-room-near", "ramp-room", "ramp", "quadrant", "full"]
     models = {name: sp.Trainer(sp.replace(sp.preset_config(name), n_worlds=2), "cpu").ppo.model
               for name in ladder}
     for lower, upper in zip(ladder, ladder[1:]):
