@@ -1192,20 +1192,21 @@ class HideAndSeek:
         outer face of the quadrant room's wall it faces, for a ramp as `ramp_spawn="wall"` sets
         it: left of the room (x, y < arena / 2) going up along +x toward wall 4, or above it
         (x, y > arena / 2) going up along -y toward wall 5. NaN for any other ramp, or none."""
+        worlds = np.asarray(worlds)
         gaps = np.full(len(worlds), np.nan)
-        if self.preset.layout != "quadrant":
+        if self.preset.layout != "quadrant" or not len(worlds):
             return gaps
         s, half_arena = self.world, self.preset.arena / 2
         face = physics.WALL_THICKNESS / 2
-        for k, w in enumerate(worlds):
-            ramps = np.flatnonzero(s.kind[w] == RAMP)
-            if not len(ramps):
-                continue
-            (x, y), angle, half = s.pos[w, ramps[0]], s.angle[w, ramps[0]], s.half[w, ramps[0], 0]
-            if np.isclose(np.cos(angle), 1.0) and x < half_arena and y < half_arena:
-                gaps[k] = half_arena - face - (x + half)
-            elif np.isclose(np.sin(angle), -1.0) and x > half_arena and y > half_arena:
-                gaps[k] = (y - half) - (half_arena + face)
+        is_ramp = s.kind[worlds] == RAMP  # [n, B]
+        first = is_ramp.argmax(1)  # [n] the first ramp's slot (0 where there is none)
+        x, y = s.pos[worlds, first, 0], s.pos[worlds, first, 1]  # [n]
+        angle, half = s.angle[worlds, first], s.half[worlds, first, 0]  # [n]
+        has = is_ramp.any(1)
+        toward_4 = has & np.isclose(np.cos(angle), 1.0) & (x < half_arena) & (y < half_arena)
+        toward_5 = has & np.isclose(np.sin(angle), -1.0) & (x > half_arena) & (y > half_arena)
+        gaps[toward_4] = (half_arena - face - (x + half))[toward_4]
+        gaps[toward_5] = ((y - half) - (half_arena + face))[toward_5]
         return gaps
 
     def boxes_locked(self):

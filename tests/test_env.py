@@ -216,14 +216,19 @@ def test_hiders_spawn_in_the_room(preset, hiders):
     assert ((hider[..., 0] > 3) & (hider[..., 1] < 3)).all()
 
 
-def test_wall_ramps_stand_against_a_room_wall_uphill_toward_it():
-    """`ramp_spawn="wall"`: the ramp's high edge lies on the outer face of wall 4 (the slab on
-    x = 3 m, y in 0..3) or of wall 5 (on y = 3 m, x in 3..6) of the quadrant room."""
-    env = HideAndSeek("fort-ramp-wall", 64, seed=2)
+def ramp_pose(env):
+    """x, y, angle, half length and the uphill edge's midpoint (edge_x, edge_y) of every world's
+    ramp, [W] each (the ramp's slot follows the agents' and the boxes')."""
     ramp = env.n_agents + env.n_boxes
     x, y = env.world.pos[:, ramp, 0], env.world.pos[:, ramp, 1]
     angle, half = env.world.angle[:, ramp], env.world.half[:, ramp, 0]
-    edge_x, edge_y = x + half * np.cos(angle), y + half * np.sin(angle)
+    return x, y, angle, half, x + half * np.cos(angle), y + half * np.sin(angle)
+
+
+def test_wall_ramps_stand_against_a_room_wall_uphill_toward_it():
+    """`ramp_spawn="wall"`: the ramp's high edge lies on the outer face of wall 4 (the slab on
+    x = 3 m, y in 0..3) or of wall 5 (on y = 3 m, x in 3..6) of the quadrant room."""
+    x, y, angle, half, edge_x, edge_y = ramp_pose(HideAndSeek("fort-ramp-wall", 64, seed=2))
     face = ph.WALL_THICKNESS / 2
     left_of_4 = np.isclose(edge_x, 3.0 - face) & (y - half >= 0) & (y + half <= 3.0)
     above_5 = np.isclose(edge_y, 3.0 + face) & (x - half >= 3.0) & (x + half <= 6.0)
@@ -234,11 +239,7 @@ def test_wall_ramps_stand_against_a_room_wall_uphill_toward_it():
 def test_near_ramps_stand_the_drawn_gap_short_of_a_room_wall_uphill_toward_it():
     """`ramp_gap=(0, 10)`: the ramp's high edge lies a whole number of 0.2 m cells, 0 to 10,
     from the outer face of wall 4 or 5, every gap drawn, and the ramp outside the room."""
-    env = HideAndSeek("ramp-room-near", 512, seed=4)
-    ramp = env.n_agents + env.n_boxes
-    x, y = env.world.pos[:, ramp, 0], env.world.pos[:, ramp, 1]
-    angle, half = env.world.angle[:, ramp], env.world.half[:, ramp, 0]
-    edge_x, edge_y = x + half * np.cos(angle), y + half * np.sin(angle)
+    x, y, angle, half, edge_x, edge_y = ramp_pose(HideAndSeek("ramp-room-near", 512, seed=4))
     face = ph.WALL_THICKNESS / 2
     toward_4 = np.isclose(np.cos(angle), 1.0)  # uphill along +x, to wall 4
     toward_5 = np.isclose(np.sin(angle), -1.0)  # uphill along -y, to wall 5
@@ -254,11 +255,9 @@ def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     """`ramp_gap` in the episode statistics is the gap measured from the spawned ramp's edge,
     as above; NaN for a ramp moved into the room, and in a game without a ramp."""
     env = HideAndSeek("ramp-room-near", 64, seed=5)
-    ramp = env.n_agents + env.n_boxes
-    x, angle = env.world.pos[:, ramp, 0], env.world.angle[:, ramp]
-    y = env.world.pos[:, ramp, 1]
-    face, half = ph.WALL_THICKNESS / 2, env.world.half[:, ramp, 0]
-    expected = np.where(np.isclose(angle, 0.0), 3.0 - face - (x + half), (y - half) - 3.0 - face)
+    _, _, angle, _, edge_x, edge_y = ramp_pose(env)
+    face, ramp = ph.WALL_THICKNESS / 2, env.n_agents + env.n_boxes
+    expected = np.where(np.isclose(angle, 0.0), 3.0 - face - edge_x, edge_y - 3.0 - face)
     stats = env.episode_stats(np.arange(64))
     assert np.allclose(stats["ramp_gap"], expected)
     env.world.pos[:, ramp] = (4.5, 1.5)  # moved into the room: not short of a wall from outside
