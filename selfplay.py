@@ -959,7 +959,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     return result | climbs_by_ramp_gap(episodes) | fort_outcomes(episodes)
 
 
-RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10))  # cells (0.2 m) short of the wall
+RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10))  # cells (0.2 m) short of the wall: the
+# gaps `ramp-room-near` draws, in ranges; a game with gaps beyond 10 cells needs more ranges
 
 
 def climbs_by_ramp_gap(episodes):
@@ -1024,7 +1025,7 @@ def plot_run(run_path, out=None):
         panels.append(("forts built for them", [
             ("door_fort_hiders_sealed", "hiders sealed off at the end"),
             ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
-            ("door_fort_seekers_climbed_in_far", "... where the ramp started 1 m from the wall"),
+            ("door_fort_seekers_climbed_in_far", "... from a ramp 1 m or more short of the wall"),
             ("door_fort_max_seeker_height", "highest a seeker stood (m)")]))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
