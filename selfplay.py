@@ -970,12 +970,11 @@ def climbs_by_ramp_gap(episodes):
     cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN stays NaN
     if not np.isfinite(cells).any():
         return {}
-    result = {}
+    result, climbed = {}, climbed_in(episodes)  # [n]
     for lo, hi in RAMP_GAPS:
         group = (cells >= lo) & (cells <= hi)
         name = f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m"
-        result[f"climbed_in_{name}"] = (float(climbed_in(episodes)[group].mean()) if group.any()
-                                        else math.nan)
+        result[f"climbed_in_{name}"] = float(climbed[group].mean()) if group.any() else math.nan
         result[f"episodes_{name}"] = int(group.sum())
     return result
 
