@@ -33,11 +33,15 @@ What this file teaches
     never learns what a ramp is for, and the hiders never practise keeping a fort that stands.
     These starts are `replayed` too, and selfplay.py records how they end apart (`door_fort_*`).
 
+    `ramp_reach` (`RampReach`) is ours too: a distance curriculum for the ramp. Where the ramp
+    starts facing the room's wall a few cells short of it, the gaps drawn move one cell farther
+    each time the seeker has learnt to bring the ramp from the farthest one.
+
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
     `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's
     GAE), `keep` (far enough from the rest?), `restart` (episodes that just ended begin from the
-    buffer), and `rms_distance`, the test for "far enough".
+    buffer), and `rms_distance`, the test for "far enough"; then `RampReach`.
 
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
@@ -70,6 +74,11 @@ class CurriculumConfig:
     door_forts: float = 0.0  # of the episodes that end, the part begun from a fort already
     # built (env.close_doors: the cube locked in the doorway, the hiders in the room); ours, not
     # ZACL's. share + door_forts <= 1; the rest start from the game's own layouts
+    ramp_reach: float = 0.0  # ours (`RampReach`): in a game whose wall ramp starts short of the
+    # wall (env.py's `ramp_gap`), the share of the forts built for the hiders that the seeker
+    # must climb into from the farthest gap drawn before every gap moves one cell (0.2 m)
+    # farther; 0 (the default) keeps the game's gaps
+    reach_window: int = 256  # door-fort episodes at the farthest gap that share is taken over
 
 
 def check_curriculum(config):
@@ -80,7 +89,10 @@ def check_curriculum(config):
     if config.share + config.door_forts > 1.0:
         raise ValueError(f"curriculum.share + curriculum.door_forts must be <= 1 (the parts of "
                          f"the episodes restarted), got {config.share} + {config.door_forts}")
-    for name in ("capacity", "offers"):
+    if not 0.0 <= config.ramp_reach <= 1.0:
+        raise ValueError(f"curriculum.ramp_reach is a share of episodes in [0, 1], got "
+                         f"{config.ramp_reach}")
+    for name in ("capacity", "offers", "reach_window"):
         if getattr(config, name) < 1:
             raise ValueError(f"curriculum.{name} must be >= 1, got {getattr(config, name)}")
     if config.min_distance < 0:
@@ -210,6 +222,60 @@ class StartStates:
         self.ids = state.get("ids", np.arange(len(self.scores)))
         self.next_id = state.get("next_id", len(self.scores))
         self.restored = state.get("restored", {})
+
+
+class RampReach:
+    """A distance curriculum for the ramp (ours). In the `ramp_spawn="wall"` games the ramp
+    starts uphill toward the room's wall, `ramp_gap` cells (0.2 m each) short of it. Once the
+    seeker has climbed into the forts built for the hiders (`door_forts`) from the farthest gap
+    drawn in a `ramp_reach` share of the last `reach_window` such episodes, every gap drawn
+    moves one cell out: (1, 3) -> (2, 4) -> ..., until the farthest fits no more
+    (env.most_ramp_gap, 2.4 m). A seeker that learnt to nudge the ramp 0.2 m to the wall
+    meets ramps a little farther, then farther still: steps toward a ramp brought from
+    anywhere. ZACL's buffer moves the starts toward where the critic errs; this moves one
+    body, a fixed step at a time, when a fixed test passes."""
+
+    def __init__(self, config):
+        check_curriculum(config)
+        self.config = config
+        self.climbs = np.zeros(0)  # 1 or 0 per door-fort episode from the farthest gap, newest last
+
+    def update(self, envs, episodes, climbed):
+        """After an update. `episodes`: the statistics of the episodes that ended (env.py's,
+        with `door_fort`); `climbed`: float [n], 1 where a seeker climbed into the room
+        (selfplay.climbed_in). Episodes begun before the gaps last moved count only if their
+        gap is the farthest one now. Returns the new gaps (low, high) in cells, or None."""
+        low, high = envs[0].rules.ramp_gap_min, envs[0].rules.ramp_gap_max
+        cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN (no wall ramp) stays NaN
+        at_far = episodes["door_fort"] & (cells == high) & np.isfinite(climbed)
+        self.climbs = np.append(self.climbs, climbed[at_far])[-self.config.reach_window:]
+        if (len(self.climbs) < self.config.reach_window
+                or self.climbs.mean() < self.config.ramp_reach
+                or high >= game.most_ramp_gap(envs[0].preset)):
+            return None
+        for env in envs:
+            env.set_ramp_gaps(low + 1, high + 1)
+        self.climbs = np.zeros(0)  # the new farthest gap is judged afresh
+        return low + 1, high + 1
+
+    def state_dict(self):
+        return {"climbs": self.climbs}
+
+    def load_state_dict(self, state):
+        self.climbs = state["climbs"]
+
+
+def check_ramp_reach(config, preset):
+    """`ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp
+    that starts facing the room's wall (it moves that ramp's gap): a clear error otherwise."""
+    if config.ramp_reach > 0 and config.door_forts <= 0:
+        raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} counts climbs into the "
+                         f"forts built for the hiders: it needs curriculum.door_forts > 0, got "
+                         f"{config.door_forts}")
+    if config.ramp_reach > 0 and preset.ramp_spawn != "wall":
+        raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} moves a ramp that starts "
+                         f"facing the room's wall: game {preset.name!r} has ramp_spawn "
+                         f"{preset.ramp_spawn!r}, expected 'wall' (e.g. ramp-room-nudge)")
 
 
 def main():

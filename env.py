@@ -211,7 +211,7 @@ def check_preset(p):
             fail(f"{field} 'wall' is a ramp's spawn (uphill toward the room's wall); expected "
                  f"one of {tuple(s for s in SPAWNS if s != 'wall')}")
     gap = p.ramp_gap
-    most_gap = cells // 2 - 3  # a ramp's 3 cells and the gap fit between the arena and wall 4
+    most_gap = most_ramp_gap(p)
     if not (isinstance(gap, tuple) and len(gap) == 2
             and all(isinstance(v, (int, np.integer)) for v in gap) and 0 <= gap[0] <= gap[1]):
         fail(f"ramp_gap must be a range (min, max) of cells with 0 <= min <= max, got {gap!r}")
@@ -221,6 +221,12 @@ def check_preset(p):
     if gap[1] > most_gap:
         fail(f"ramp_gap {gap}: at most {most_gap} cells fit outside the room, got max {gap[1]}")
     check_room_for_bodies(p, cells, fail)
+
+
+def most_ramp_gap(p):
+    """The farthest a wall ramp can start short of the room's wall, in cells: the ramp's 3
+    cells and the gap fit between the arena's edge and wall 4 (12 cells, 2.4 m, in 6 m)."""
+    return round(p.arena / CELL) // 2 - 3
 
 
 def check_room_for_bodies(p, cells, fail):
@@ -1208,6 +1214,15 @@ class HideAndSeek:
         gaps[toward_4] = (half_arena - face - (x + half))[toward_4]
         gaps[toward_5] = ((y - half) - (half_arena + face))[toward_5]
         return gaps
+
+    def set_ramp_gaps(self, low, high):
+        """From the next layout on, the wall ramp starts `low`..`high` cells (0.2 m) short of
+        the wall it faces (the preset's `ramp_gap`, checked as the preset's is): curriculum.py's
+        `RampReach` moves the gaps out as the seekers learn to bring the ramp. The changed
+        preset and rules are pickled with the worlds, so a resumed run keeps them."""
+        preset = dataclasses.replace(self.preset, ramp_gap=(int(low), int(high)))
+        check_preset(preset)
+        self.preset, self.rules = preset, rules_of(preset)
 
     def boxes_locked(self):
         """bool [W, n_bodies]: the body is a box and some team has locked it."""

@@ -62,7 +62,7 @@ import torch
 
 import env as game
 from attention import ActorCritic, NetworkSizes
-from curriculum import CurriculumConfig, StartStates, check_curriculum
+from curriculum import CurriculumConfig, RampReach, StartStates, check_curriculum, check_ramp_reach
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
 
@@ -247,6 +247,8 @@ class Trainer:
         self.curriculum = (StartStates(config.curriculum, self.rows, A, config.seed)
                            if config.curriculum.share > 0 or config.curriculum.door_forts > 0
                            else None)  # curriculum.py
+        check_ramp_reach(config.curriculum, game.get_preset(config.game))
+        self.reach = RampReach(config.curriculum) if config.curriculum.ramp_reach > 0 else None
 
 
 def train(trainer, run, minutes=None, write_gif=True, quiet=False):
@@ -269,6 +271,11 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         new_stages = trainer.stages.update(record)  # 4. track the stages
         run.append_metrics(record)
         progress.show(record, trainer.stages.current())
+        if trainer.reach is not None and ended:  # 4b. move the ramp's gaps out (curriculum.py)
+            moved = trainer.reach.update(trainer.envs, ended, climbed_in(ended))
+            if moved:
+                progress.note(f"ramp gaps now {moved[0] * game.CELL:.1f}-"
+                              f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
         for stage in new_stages:  # a stage's checkpoint is kept: the policy that showed it
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
             run.write_stages(trainer.stages.reached)
@@ -476,6 +483,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
                                                   if forts.any() else math.nan)
         record["door_fort_seekers_climbed_in_far"] = mean_where_defined(
             climbed_in_far(ended)[forts])
+    if trainer.reach is not None:  # the farthest gap this update's new layouts drew from
+        record["ramp_gap_farthest"] = round(trainer.envs[0].rules.ramp_gap_max * game.CELL, 3)
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -703,7 +712,8 @@ def save_checkpoint(trainer, path):
              "torch_rng": torch.get_rng_state(), "steps": trainer.steps,
              "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
              "stages": trainer.stages.state_dict(), "origin": trainer.origin,
-             "curriculum": None if trainer.curriculum is None else trainer.curriculum.state_dict()}
+             "curriculum": None if trainer.curriculum is None else trainer.curriculum.state_dict(),
+             "reach": None if trainer.reach is None else trainer.reach.state_dict()}
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -733,12 +743,14 @@ def load_checkpoint(path, device="cpu"):
     trainer.origin = state.get("origin")
     if trainer.curriculum is not None and state.get("curriculum") is not None:
         trainer.curriculum.load_state_dict(state["curriculum"])
+    if trainer.reach is not None and state.get("reach") is not None:
+        trainer.reach.load_state_dict(state["reach"])
     return trainer
 
 
 # What `ship` leaves out of a checkpoint: the worlds in play, the actors' carry and the start-state
 # buffer, most of the file at 512 worlds (about 4 MB of ramp-room-wall-3's 5.6 MB; 1.6 MB left).
-IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum")
+IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum", "reach")
 
 
 def ship(source, out):
@@ -1021,11 +1033,14 @@ def plot_run(run_path, out=None):
     if forts and ended > 0 and replayed > 0.95 * ended:  # a few own starts an update: noise
         panels = []
     if forts:
-        panels.append(("forts built for them", [
-            ("door_fort_hiders_sealed", "hiders sealed off at the end"),
-            ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
-            ("door_fort_seekers_climbed_in_far", "... from a ramp 1 m or more short of the wall"),
-            ("door_fort_max_seeker_height", "highest a seeker stood (m)")]))
+        series = [("door_fort_hiders_sealed", "hiders sealed off at the end"),
+                  ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
+                  ("door_fort_seekers_climbed_in_far", "... from a ramp 1 m or more short of "
+                                                       "the wall"),
+                  ("door_fort_max_seeker_height", "highest a seeker stood (m)")]
+        if np.isfinite(column("ramp_gap_farthest")).any():  # a run with curriculum.ramp_reach
+            series.append(("ramp_gap_farthest", "farthest ramp gap drawn (m)"))
+        panels.append(("forts built for them", series))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)

@@ -9,7 +9,8 @@ import torch
 import env as game
 import physics
 import selfplay as sp
-from curriculum import CurriculumConfig, StartStates, check_curriculum, rms_distance
+from curriculum import (CurriculumConfig, RampReach, StartStates, check_curriculum,
+                        rms_distance)
 
 
 def random_actions(rng, W, A):
@@ -201,7 +202,8 @@ def test_states_rescored_in_training_take_their_replays_first_advantage():
 
 
 @pytest.mark.parametrize("setting", ["curriculum.share=1.5", "curriculum.capacity=0",
-                                     "curriculum.min_distance=-1"])
+                                     "curriculum.min_distance=-1", "curriculum.ramp_reach=2",
+                                     "curriculum.reach_window=0"])
 def test_curriculum_settings_out_of_range_are_clear_errors(setting):
     with pytest.raises(ValueError, match=setting.split("=")[0]):
         check_curriculum(sp.apply_overrides(sp.preset_config("ramp"), [setting]).curriculum)
@@ -357,3 +359,84 @@ def test_how_the_forts_built_for_them_ended_is_recorded_apart():
     assert record["door_fort_seekers_climbed_in"] == 0.0
     assert record["door_fort_seekers_climbed_in_far"] == 0.0  # the first fort's ramp alone
     assert record["hiders_sealed"] == 1.0  # the game's own start alone
+
+
+# RampReach: the ramp's gaps move out once the seeker climbs in from the farthest one.
+
+def reach_episodes(gaps_m, climbed, door_fort=True):
+    """The statistics RampReach reads, for crafted episodes: gaps (m), climbs (1 or 0)."""
+    n = len(gaps_m)
+    return ({"ramp_gap": np.array(gaps_m, float), "door_fort": np.full(n, door_fort)},
+            np.array(climbed, float))
+
+
+def nudge_worlds(groups=2):
+    return [game.HideAndSeek("ramp-room-nudge", 2, seed=g) for g in range(groups)]
+
+
+def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
+    reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
+        nudge_worlds()
+    assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) is None  # 2 of 4 seen
+    assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4 climbed
+    assert all(env.rules.ramp_gap_min == 2 and env.rules.ramp_gap_max == 4 for env in envs)
+    assert len(reach.climbs) == 0  # the new farthest gap, 0.8 m, is judged afresh
+
+
+def test_only_door_fort_episodes_at_the_farthest_gap_count():
+    reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
+        nudge_worlds(1)
+    reach.update(envs, *reach_episodes([0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer gaps
+    reach.update(envs, *reach_episodes([0.6] * 4, [1] * 4, door_fort=False))  # own starts
+    assert len(reach.climbs) == 0
+    climbs = [1, 1, 0, 0, 0]  # the first 4 would pass (2 of 4), the newest 4 do not (1 of 4)
+    assert reach.update(envs, *reach_episodes([0.6] * 5, climbs)) is None
+    np.testing.assert_array_equal(reach.climbs, climbs[1:])  # the window keeps the newest
+    assert envs[0].rules.ramp_gap_max == 3
+
+
+def test_the_gaps_stop_at_the_farthest_that_fits_outside_the_room():
+    reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=1)), \
+        nudge_worlds(1)
+    most = game.most_ramp_gap(envs[0].preset)
+    envs[0].set_ramp_gaps(most - 2, most)
+    assert reach.update(envs, *reach_episodes([most * game.CELL], [1])) is None
+    assert envs[0].rules.ramp_gap_max == most == 12
+
+
+def test_a_resumed_run_keeps_its_moved_gaps_and_its_count(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room-nudge"), [
+        "n_worlds=2", "curriculum.door_forts=1.0", "curriculum.ramp_reach=0.5"])
+    trainer = sp.Trainer(config, "cpu")
+    trainer.envs[0].set_ramp_gaps(4, 6)
+    trainer.reach.climbs = np.array([1.0, 0.0, 1.0])
+    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
+    resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
+    assert resumed.envs[0].rules.ramp_gap_min == 4 and resumed.envs[0].preset.ramp_gap == (4, 6)
+    np.testing.assert_array_equal(resumed.reach.climbs, [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("game_name, settings, message", [
+    ("ramp-room-nudge", ["curriculum.share=0.5"], "needs curriculum.door_forts > 0"),
+    ("ramp-room", ["curriculum.door_forts=1.0"], "ramp_spawn 'outside', expected 'wall'")])
+def test_ramp_reach_without_forts_or_a_wall_ramp_is_a_clear_error(game_name, settings, message):
+    config = sp.apply_overrides(sp.preset_config(game_name),
+                                ["n_worlds=2", "curriculum.ramp_reach=0.5"] + settings)
+    with pytest.raises(ValueError, match=message):
+        sp.Trainer(config, "cpu")
+
+
+def test_training_hands_each_updates_ended_episodes_and_climbs_to_ramp_reach(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room-nudge"), [
+        "n_worlds=2", "rollout_steps=80", "total_steps=320", "curriculum.door_forts=1.0",
+        "curriculum.ramp_reach=0.5"])
+    trainer, seen = sp.Trainer(config, "cpu"), []
+    trainer.reach.update = lambda envs, ended, climbed: seen.append(
+        (envs is trainer.envs, ended["ramp_gap"].copy(),
+         np.array_equal(climbed, sp.climbed_in(ended), equal_nan=True)))
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert len(seen) == 2  # two updates, in each of which both worlds' episodes end
+    assert all(same_envs and same_climbs for same_envs, _, same_climbs in seen)
+    assert all(set(np.rint(gaps / game.CELL)) <= {1, 2, 3} for _, gaps, _ in seen)
+    rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
+    assert [float(r["ramp_gap_farthest"]) for r in rows] == [0.6, 0.6]

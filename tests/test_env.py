@@ -251,6 +251,25 @@ def test_near_ramps_stand_the_drawn_gap_short_of_a_room_wall_uphill_toward_it():
             and (x[toward_5] - half[toward_5] >= 3.0).all())  # alongside the wall it faces
 
 
+def test_moved_ramp_gaps_are_drawn_from_the_next_layouts_on():
+    """`set_ramp_gaps(5, 7)`: the ramps of the next layouts stand 5, 6 or 7 cells short of the
+    wall, measured from their edges as above, every one of the three drawn."""
+    env = HideAndSeek("ramp-room-nudge", 256, seed=6)
+    env.set_ramp_gaps(5, 7)
+    env.reset()
+    x, y, angle, half, edge_x, edge_y = ramp_pose(env)
+    face = ph.WALL_THICKNESS / 2
+    gap = np.where(np.isclose(angle, 0.0), 3.0 - face - edge_x, edge_y - 3.0 - face) / 0.2
+    assert set(np.rint(gap).astype(int)) == {5, 6, 7} and np.allclose(gap, np.rint(gap))
+
+
+def test_ramp_gaps_beyond_the_room_are_refused_and_the_gaps_kept():
+    env = HideAndSeek("ramp-room-nudge", 2, seed=6)
+    with pytest.raises(ValueError, match=r"at most 12 cells fit outside the room, got max 13"):
+        env.set_ramp_gaps(11, 13)
+    assert env.preset.ramp_gap == (1, 3) and env.rules.ramp_gap_max == 3
+
+
 def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     """`ramp_gap` in the episode statistics is the gap measured from the spawned ramp's edge,
     as above; NaN for a ramp moved into the room, and in a game without a ramp."""
