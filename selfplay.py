@@ -870,16 +870,20 @@ def format_time(seconds):
 
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
-                  door_forts=False):
+                  door_forts=False, ramp_gaps=None):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
-    in the cube's way 8 times over plays its own start: `door_fort` says which). `ppo`
+    in the cube's way 8 times over plays its own start: `door_fort` says which); with
+    `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
+    as curriculum.ramp_reach moves it in training) instead of the game's own gaps. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
     the last step: a dict of 1-D arrays [n_worlds])."""
     env = game.HideAndSeek(config.game, n_worlds, seed)
+    if ramp_gaps is not None:
+        env.set_ramp_gaps(*ramp_gaps)
     obs, n = env.reset(), n_worlds * env.n_agents
     if door_forts:
         env.close_doors(np.arange(n_worlds))
@@ -910,7 +914,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
 
 
 def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
-                    door_forts=False):
+                    door_forts=False, ramp_gaps=None):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
 
@@ -918,7 +922,7 @@ def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=No
         frames.append(tile([env.render(w) for w in range(n_worlds)]))
 
     play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
-                  door_forts=door_forts)
+                  door_forts=door_forts, ramp_gaps=ramp_gaps)
     write_gif(out, frames)
     return out
 
@@ -941,11 +945,12 @@ def fort_outcomes(episodes):
     return result
 
 
-def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
+def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
-    with `door_forts`, from forts already built ("door_fort_episodes" of them). Rewards are per
+    with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
+    in play_episodes. Rewards are per
     agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
     share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
     `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
@@ -953,7 +958,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     of those whose ramp started 1 m or more short of the wall in which it did both (NaN where
     none did); then `climbs_by_ramp_gap` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
-                             trainer.ppo, door_forts=door_forts)
+                             trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
     if door_forts:
@@ -971,8 +976,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False):
     return result | climbs_by_ramp_gap(episodes) | fort_outcomes(episodes)
 
 
-RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10))  # cells (0.2 m) short of the wall: the
-# gaps `ramp-room-near` draws, in ranges; a game with gaps beyond 10 cells needs more ranges
+RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10), (11, 12))  # cells (0.2 m) short of the
+# wall, in ranges: `ramp-room-near` draws 0-10, `--ramp-gaps` and `RampReach` go to 12
 
 
 def climbs_by_ramp_gap(episodes):
@@ -1311,6 +1316,10 @@ def build_parser():
         command.add_argument("--game", default=None, help="play another env.py preset than the "
                              f"one it trained in (a rung up the ladder), one of "
                              f"{sorted(game.PRESETS)}")
+        command.add_argument("--ramp-gaps", type=int, nargs=2, default=None, metavar=("LOW",
+                             "HIGH"), help="the wall ramp LOW..HIGH cells (0.2 m) short of the "
+                             "wall instead of the game's own gaps (a ramp_spawn 'wall' game; "
+                             "0 12 is every gap)")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1345,14 +1354,15 @@ def main(argv=None):
         trainer = load_in_game(args.source, device, args.game)
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
                               args.seed, args.sample, ppo=trainer.ppo,
-                              door_forts=args.door_forts)
+                              door_forts=args.door_forts, ramp_gaps=args.ramp_gaps)
         print(f"wrote {out}")
         return out
     if args.command == "eval":
         if args.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
-        result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts)
+        result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts,
+                          args.ramp_gaps)
         for key, value in result.items():
             print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result

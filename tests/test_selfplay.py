@@ -335,6 +335,19 @@ def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts
     assert result.get("door_fort_episodes") == (3 if door_forts else None)
 
 
+def test_eval_with_ramp_gaps_plays_the_wall_ramp_that_far_short_of_the_wall(tmp_path):
+    """`--ramp-gaps 11 12` in `ramp-room-nudge` (its own gaps 1-3): every episode's ramp, as
+    measured from the layout, started 2.2-2.4 m short; gaps past the room are refused."""
+    sp.train(sp.Trainer(tiny_config(total_steps=160), "cpu"),
+             sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    command = ["--device", "cpu", "eval", str(tmp_path / "run"), "--worlds", "24", "--game",
+               "ramp-room-nudge", "--ramp-gaps"]
+    result = sp.main(command + ["11", "12"])
+    assert result["episodes_gap_2.2-2.4m"] == 24 and result["episodes_gap_0.2-0.4m"] == 0
+    with pytest.raises(ValueError, match="at most 12 cells fit outside the room, got max 13"):
+        sp.main(command + ["12", "13"])
+
+
 def test_metrics_csv_has_every_column(tmp_path):
     trainer = sp.Trainer(tiny_config(total_steps=320), "cpu")
     run = sp.RunFolder(str(tmp_path / "run"))
