@@ -258,6 +258,11 @@ class RampReach:
         self.climbs = np.zeros(0)  # the new farthest gap is judged afresh
         return low + 1, high + 1
 
+    def share(self):
+        """The share of the window's episodes at the farthest gap that the seeker climbed in
+        (NaN before the first): what the next move waits on."""
+        return float(self.climbs.mean()) if len(self.climbs) else float("nan")
+
     def state_dict(self):
         return {"climbs": self.climbs}
 

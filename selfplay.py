@@ -483,8 +483,9 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
                                                   if forts.any() else math.nan)
         record["door_fort_seekers_climbed_in_far"] = mean_where_defined(
             climbed_in_far(ended)[forts])
-    if trainer.reach is not None:  # the farthest gap this update's new layouts drew from
+    if trainer.reach is not None:  # the ramp's gaps as this update's rollout drew them
         record["ramp_gap_farthest"] = round(trainer.envs[0].rules.ramp_gap_max * game.CELL, 3)
+        record["ramp_reach_share"] = trainer.reach.share()  # climbs from there, before this update
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -1044,7 +1045,8 @@ def plot_run(run_path, out=None):
                                                        "the wall"),
                   ("door_fort_max_seeker_height", "highest a seeker stood (m)")]
         if np.isfinite(column("ramp_gap_farthest")).any():  # a run with curriculum.ramp_reach
-            series.append(("ramp_gap_farthest", "farthest ramp gap drawn (m)"))
+            series += [("ramp_gap_farthest", "farthest ramp gap drawn (m)"),
+                       ("ramp_reach_share", "climbed in from there (ramp_reach's window)")]
         panels.append(("forts built for them", series))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")

@@ -392,6 +392,7 @@ def test_only_door_fort_episodes_at_the_farthest_gap_count():
     climbs = [1, 1, 0, 0, 0]  # the first 4 would pass (2 of 4), the newest 4 do not (1 of 4)
     assert reach.update(envs, *reach_episodes([0.6] * 5, climbs)) is None
     np.testing.assert_array_equal(reach.climbs, climbs[1:])  # the window keeps the newest
+    assert reach.share() == 0.25
     assert envs[0].rules.ramp_gap_max == 3
 
 
@@ -440,3 +441,4 @@ def test_training_hands_each_updates_ended_episodes_and_climbs_to_ramp_reach(tmp
     assert all(set(np.rint(gaps / game.CELL)) <= {1, 2, 3} for _, gaps, _ in seen)
     rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
     assert [float(r["ramp_gap_farthest"]) for r in rows] == [0.6, 0.6]
+    assert all(np.isnan(float(r["ramp_reach_share"])) for r in rows)  # the stub counted none
