@@ -82,6 +82,8 @@ class Preset:
     ramp_spawn: str = "anywhere"
     ramp_gap: tuple = (0, 0)  # ramp_spawn "wall" only: cells (0.2 m) between the ramp's high
     # edge and the wall, drawn per episode (0: against it; more: the seeker must push it there)
+    ramp_turn: float = 0.0  # ramp_spawn "wall" only: the share of episodes whose wall ramp is
+    # turned a quarter, a half or three quarters round (equally often) from facing the wall
     lock_ramps: bool = False  # may ramps be locked (paper: not in the quadrant game)
     bounds_margin: float = -0.1  # m: an agent whose centre leaves the arena grown by this gets
     # -10 (paper: -0.1 in the quadrant game, i.e. [0.1, 5.9]; +6 in the full game, an 18 m square)
@@ -134,6 +136,12 @@ PRESETS = {
     "ramp-room-nudge": Preset("ramp-room-nudge", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
                               ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
                               ramp_gap=(1, 3), policy_sees_all=True),
+    # A bridge from the wall ramp to a ramp anywhere: 0-2.4 m short of the wall (every gap),
+    # and in half of the episodes turned from facing it, so the seeker must turn it before it
+    # climbs (the other half is what a seeker that brings a facing ramp already knows).
+    "ramp-room-turn": Preset("ramp-room-turn", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
+                             ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
+                             ramp_gap=(0, 12), ramp_turn=0.5, policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
                    ramp_spawn="outside", policy_sees_all=True),
@@ -220,6 +228,11 @@ def check_preset(p):
              f"got {p.ramp_spawn!r}")
     if gap[1] > most_gap:
         fail(f"ramp_gap {gap}: at most {most_gap} cells fit outside the room, got max {gap[1]}")
+    if not 0 <= p.ramp_turn <= 1:
+        fail(f"ramp_turn is a share of episodes, expected 0..1, got {p.ramp_turn!r}")
+    if p.ramp_turn > 0 and p.ramp_spawn != "wall":
+        fail(f"ramp_turn {p.ramp_turn} turns a ramp from facing the room's wall: it needs "
+             f"ramp_spawn 'wall', got {p.ramp_spawn!r}")
     check_room_for_bodies(p, cells, fail)
 
 
@@ -307,6 +320,7 @@ class Rules(NamedTuple):
     agent_radius: float
     ramp_gap_min: int = 0  # last and with defaults: checkpoints pickle their envs' Rules, and
     ramp_gap_max: int = 0  # those written before these fields existed must still load
+    ramp_turn: float = 0.0
 
 
 def rules_of(p):
@@ -314,7 +328,7 @@ def rules_of(p):
                  *p.long_boxes, p.ramps, *p.doors, *p.rooms, float(p.outer_walls),
                  SPAWN_CODES[p.hider_spawn], SPAWN_CODES[p.seeker_spawn],
                  SPAWN_CODES[p.box_spawn], SPAWN_CODES[p.ramp_spawn], bool(p.lock_ramps),
-                 physics.Physics().agent_radius, *p.ramp_gap)
+                 physics.Physics().agent_radius, *p.ramp_gap, float(p.ramp_turn))
 
 
 @njit(cache=True)
@@ -518,6 +532,8 @@ def place_bodies(R, vert, horiz, kind, team, half, pos, angle, lockable):
         heading = np.random.randint(0, 4) * math.pi / 2  # uphill along +x, +y, -x or -y
         if R.ramp_spawn == WALL:  # uphill toward the wall behind it: +x to wall 4, -y to wall 5
             heading = 0.0 if j < R.cells // 2 else -math.pi / 2
+            if R.ramp_turn > 0 and np.random.random() < R.ramp_turn:  # no draw at 0: the
+                heading += np.random.randint(1, 4) * math.pi / 2  # layouts stay as they were
         put(kind, half, pos, angle, slot, RAMP, RAMP_HALF[0], RAMP_HALF[1], i, j, 3, 3, heading)
         lockable[slot] = R.lock_ramps
     teams = ((HIDERS, 0, R.hiders_min, R.hiders_max, R.hider_spawn),

@@ -123,7 +123,7 @@ PRESETS = {
     "fort": cpu_rung("fort", 200_000_000),
     **{game: cpu_rung(game, 2_000_000_000)
        for game in ("fort-ramp-wall", "fort-ramp", "ramp-room-wall", "ramp-room-nudge",
-                    "ramp-room-near", "ramp-room", "ramp")},
+                    "ramp-room-near", "ramp-room-turn", "ramp-room", "ramp")},
     # The paper's two games keep the small network too, so that every rung's checkpoint can
     # start the next (`--init`); `--paper-network` gives the paper's network and PPO (a GPU's).
     "quadrant": cpu_rung("quadrant", 1_000_000_000),
@@ -983,15 +983,18 @@ RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10), (11, 12))  # cells (0.2 m)
 
 def climbs_by_ramp_gap(episodes):
     """For a game whose ramp starts short of the wall (`ramp_gap`): the share of the episodes
-    in which a seeker climbed in, and how many there were, for each range of RAMP_GAPS; nothing
-    for other games. The gaps are whole cells, so each range is read to the nearest cell."""
+    in which a seeker climbed in, and how many there were, for each range of RAMP_GAPS, and for
+    the rest ("not_facing": turned from the wall, as `ramp-room-turn` turns half, or anywhere
+    else, as `ramp-room` sets it); nothing for games in which no ramp faced a wall. The gaps are
+    whole cells, so each range is read to the nearest cell."""
     cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN stays NaN
     if not np.isfinite(cells).any():
         return {}
     result, climbed = {}, climbed_in(episodes)  # [n]
-    for lo, hi in RAMP_GAPS:
-        group = (cells >= lo) & (cells <= hi)
-        name = f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m"
+    groups = {f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m": (cells >= lo) & (cells <= hi)
+              for lo, hi in RAMP_GAPS}
+    groups["not_facing"] = ~np.isfinite(cells)
+    for name, group in groups.items():
         result[f"climbed_in_{name}"] = float(climbed[group].mean()) if group.any() else math.nan
         result[f"episodes_{name}"] = int(group.sum())
     return result

@@ -209,7 +209,7 @@ def test_quadrant_spawns_boxes_in_the_room_and_seekers_outside():
 
 @pytest.mark.parametrize("preset, hiders", [("fort", 1), ("fort-ramp-wall", 1), ("fort-ramp", 1),
                                             ("ramp-room-wall", 2), ("ramp-room-near", 2),
-                                            ("ramp-room", 2)])
+                                            ("ramp-room-turn", 2), ("ramp-room", 2)])
 def test_hiders_spawn_in_the_room(preset, hiders):
     env = HideAndSeek(preset, 32, seed=7)
     hider = env.world.pos[:, :hiders]  # hiders take the first agent slots
@@ -270,6 +270,34 @@ def test_ramp_gaps_beyond_the_room_are_refused_and_the_gaps_kept():
     assert env.preset.ramp_gap == (1, 3) and env.rules.ramp_gap_max == 3
 
 
+def test_turned_wall_ramps_take_each_other_heading_and_the_rest_face_the_wall():
+    """`ramp-room-turn` (`ramp_turn=0.5`): in about half of 2048 layouts the ramp is turned a
+    quarter, a half or three quarters round from uphill toward the wall it stands by (wall 4
+    left of the room, wall 5 above it), each about equally often; the rest face that wall."""
+    x, y, angle, _, _, _ = ramp_pose(HideAndSeek("ramp-room-turn", 2048, seed=8))
+    facing = np.where(x < 3.0, 0.0, -np.pi / 2)  # left of the room: +x; above it: -y
+    quarters = np.rint((angle - facing) / (np.pi / 2)).astype(int) % 4
+    assert np.allclose(np.cos(angle - facing), np.cos(quarters * np.pi / 2), atol=1e-6)
+    counts = np.bincount(quarters, minlength=4)
+    assert abs(counts[0] - 1024) < 4 * 23  # 4 binomial SDs (sqrt(2048 / 4) = 22.6)
+    assert all(abs(n - 1024 / 3) < 4 * 17 for n in counts[1:])  # 341 each, SD about 17
+
+
+def test_a_turned_wall_ramp_records_no_gap_and_a_facing_one_its_gap():
+    """`ramp_gap` is the gap of a ramp that faces the wall; a ramp turned from facing it (half
+    of `ramp-room-turn`'s) has none (NaN), so climbs from it are counted apart ("not_facing")."""
+    env = HideAndSeek("ramp-room-turn", 256, seed=9)
+    x, y, angle, _, edge_x, edge_y = ramp_pose(env)
+    facing = np.where(x < 3.0, 0.0, -np.pi / 2)
+    turned = ~np.isclose(np.cos(angle - facing), 1.0)
+    gaps = env.episode_stats(np.arange(256))["ramp_gap"]
+    face = ph.WALL_THICKNESS / 2
+    expected = np.where(x < 3.0, 3.0 - face - edge_x, edge_y - 3.0 - face)
+    assert turned.any() and (~turned).any()
+    assert np.isnan(gaps[turned]).all()
+    assert np.allclose(gaps[~turned], expected[~turned])
+
+
 def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     """`ramp_gap` in the episode statistics is the gap measured from the spawned ramp's edge,
     as above; NaN for a ramp moved into the room, and in a game without a ramp."""
@@ -320,7 +348,7 @@ def footprints(world, w):
     return rects
 
 
-@pytest.mark.parametrize("preset", ["quadrant", "full", "ramp-room-near"])
+@pytest.mark.parametrize("preset", ["quadrant", "full", "ramp-room-near", "ramp-room-turn"])
 def test_spawned_bodies_overlap_nothing(preset):
     env = HideAndSeek(preset, 40, seed=8)
     for w in range(env.n_worlds):
@@ -744,6 +772,10 @@ def test_unknown_preset_name_is_a_clear_error():
      "ramp_spawn 'wall', got 'anywhere'"),
     (dict(ramp_spawn="wall", ramp_gap=(0, 13)), "at most 12 cells fit outside the room"),
     (dict(ramp_spawn="wall", ramp_gap=(3, 1)), r"ramp_gap must be a range \(min, max\) of cells"),
+    (dict(ramp_turn=0.5), r"ramp_turn 0.5 turns a ramp from facing the room's wall: it needs "
+     "ramp_spawn 'wall', got 'anywhere'"),
+    (dict(ramp_spawn="wall", ramp_turn=1.5), r"ramp_turn is a share of episodes, expected 0..1, "
+     "got 1.5"),
     (dict(ramp_spawn="wall", seeker_spawn="anywhere", box_spawn="anywhere", layout="arena"),
      "ramp_spawn 'wall' needs the quadrant layout's room"),
 ])

@@ -225,8 +225,9 @@ def test_a_climb_in_from_afar_counts_only_ramps_that_started_a_metre_short_of_th
 
 
 def test_climbs_are_counted_by_how_far_the_ramp_started_short_of_the_wall():
-    """Six crafted episodes at gaps 0, 0.2, 0.4, 0.4, 1.8 m and none (NaN), climbed in at
-    0.2 and 1.8 m: each range of cells gets its own share and count; a game with no gap, none."""
+    """Six crafted episodes at gaps 0, 0.2, 0.4, 0.4, 1.8 m and none (NaN, a ramp not facing a
+    wall), climbed in at 0.2 and 1.8 m and from the NaN one: each range of cells gets its own
+    share and count, and so do the ramps that faced no wall; a game with no gap, none."""
     episodes = {"max_seeker_height": np.array([0.0, 0.5, 0.0, 0.0, 0.5, 0.5]),
                 "seeker_in_room": np.ones(6),
                 "ramp_gap": np.array([0.0, 0.2, 0.4, 0.4 + 1e-9, 1.8, np.nan])}
@@ -236,6 +237,7 @@ def test_climbs_are_counted_by_how_far_the_ramp_started_short_of_the_wall():
     assert result["episodes_gap_0.2-0.4m"] == 3
     assert math.isnan(result["climbed_in_gap_0.6-1.0m"]) and result["episodes_gap_0.6-1.0m"] == 0
     assert result["climbed_in_gap_1.8-2.0m"] == 1.0
+    assert result["climbed_in_not_facing"] == 1.0 and result["episodes_not_facing"] == 1
     assert sp.climbs_by_ramp_gap({**episodes, "ramp_gap": np.full(6, np.nan)}) == {}
 
 
@@ -424,7 +426,8 @@ def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
 
 def test_each_rung_of_the_ladder_can_start_the_next():
     ladder = ["tiny", "fort", "fort-ramp-wall", "fort-ramp", "ramp-room-wall",
-              "ramp-room-nudge", "ramp-room-near", "ramp-room", "ramp", "quadrant", "full"]
+              "ramp-room-nudge", "ramp-room-near", "ramp-room-turn", "ramp-room", "ramp", "quadrant",
+              "full"]
     models = {name: sp.Trainer(sp.replace(sp.preset_config(name), n_worlds=2), "cpu").ppo.model
               for name in ladder}
     for lower, upper in zip(ladder, ladder[1:]):
