@@ -1037,9 +1037,8 @@ def plot_run(run_path, out=None):
                                   ("box_unlocks", "box unlocks after preparation")]),
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
                                      ("hiders_sealed", "at the end")])]
-    ended, replayed = np.nansum(column("episodes_ended")), np.nansum(column("episodes_replayed"))
     forts = np.isfinite(column("door_fort_hiders_sealed")).any()  # a run with door_forts
-    if forts and ended > 0 and replayed > 0.95 * ended:  # a few own starts an update: noise
+    if from_forts(column):  # a few own starts an update: noise
         panels = []
     if forts:
         series = [("door_fort_hiders_sealed", "hiders sealed off at the end"),
@@ -1079,6 +1078,16 @@ def plot_run(run_path, out=None):
     return out
 
 
+def from_forts(column):
+    """Did more than 95% of a run's episodes begin from the forts built for the hiders and the
+    curriculum's other states? (`column` as run_columns gives it.) With door_forts=1.0 only each
+    world's first episode and the worlds where no fort could be arranged start their own way,
+    so the statistics of the game's own starts are a few episodes an update: noise."""
+    ended, replayed = np.nansum(column("episodes_ended")), np.nansum(column("episodes_replayed"))
+    return (np.isfinite(column("door_fort_hiders_sealed")).any() and ended > 0
+            and replayed > 0.95 * ended)
+
+
 def run_columns(run_path):
     """A run's world-steps per update [U] and `column(key)`, that statistic per update [U]
     (NaN where an update recorded none)."""
@@ -1098,20 +1107,34 @@ COMPARED = (("hider reward per step", "hider_reward"),
             ("boxes locked in preparation", "num_box_lock_prep"),
             ("ramp moved by the end (m)", "max_ramp_move"),
             ("highest a seeker stood (m)", "max_seeker_height"))
+COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in"),
+                  ("... from a ramp 1 m+ short", "door_fort_seekers_climbed_in_far"),
+                  ("hiders sealed off at the end", "door_fort_hiders_sealed"),
+                  ("highest a seeker stood (m)", "door_fort_max_seeker_height"),
+                  ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # curriculum.ramp_reach
 
 
 def comparison_figure(run_paths, width=50):
-    """Several runs side by side: one panel per statistic of COMPARED, one line per run (a
-    moving average over `width` updates), against each run's own world-steps (a run started
-    with --init counts from 0). Returns the matplotlib figure."""
+    """Several runs side by side: one panel per statistic, one line per run (a moving average
+    over `width` updates), against each run's own world-steps (a run started with --init counts
+    from 0). The statistics are COMPARED, those of the game's own starts; where every run began
+    nearly all its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS,
+    how those ended, instead (its last panel only if some run moved the ramp's gaps). Returns
+    the matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = [(os.path.basename(os.path.normpath(path)), *run_columns(path)) for path in run_paths]
-    fig, axes = plt.subplots(len(COMPARED), 1, figsize=(8, 2 * len(COMPARED)), sharex=True)
-    for ax, (title, key) in zip(axes, COMPARED):
+    compared = COMPARED
+    if all(from_forts(column) for _, _, column in runs):
+        compared = [(title, key) for title, key in COMPARED_FORTS
+                    if any(np.isfinite(column(key)).any() for _, _, column in runs)]
+    fig, axes = plt.subplots(len(compared), 1, figsize=(8, 2 * len(compared)), sharex=True,
+                             squeeze=False)
+    axes = axes[:, 0]
+    for ax, (title, key) in zip(axes, compared):
         for name, steps, column in runs:
             ax.plot(steps, smooth(column(key), width), label=name)
         ax.set_ylabel(title, fontsize=8)

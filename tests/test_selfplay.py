@@ -292,6 +292,39 @@ def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
     assert imageio.imread(tmp_path / "both.png").shape[0] > 100
 
 
+def write_fort_metrics(path, ramp_gaps=None):
+    """A hand-written metrics.csv of a run whose 10 episodes an update all began from forts."""
+    os.makedirs(path)
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed"] + [
+        key for _, key in sp.COMPARED_FORTS if ramp_gaps or key != "ramp_gap_farthest"]
+    with open(os.path.join(path, "metrics.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for u in range(3):
+            fort_values = [0.5] * (len(fields) - 5 - bool(ramp_gaps))
+            writer.writerow([u, 100 * u, 0.1, 10, 10] + fort_values
+                            + ([ramp_gaps[u]] if ramp_gaps else []))
+    return str(path)
+
+
+@pytest.mark.parametrize("gaps", [None, (0.6, 0.6, 0.8)])
+def test_comparing_runs_from_forts_draws_how_the_forts_ended(gaps, tmp_path):
+    """Two runs whose episodes all began from forts built for the hiders: the panels are the
+    door-fort statistics (the own starts' are a few episodes an update), with the farthest
+    ramp gap only where a run recorded one; a run with own starts brings the usual panels back."""
+    paths = [write_fort_metrics(tmp_path / "a", gaps), write_fort_metrics(tmp_path / "b")]
+    fig = sp.comparison_figure(paths, width=2)
+    expected = [title for title, key in sp.COMPARED_FORTS if gaps or key != "ramp_gap_farthest"]
+    assert [ax.get_ylabel() for ax in fig.axes] == expected
+    if gaps:
+        np.testing.assert_allclose(fig.axes[-1].lines[0].get_ydata(), [0.6, 0.6, 0.7])
+    own = tmp_path / "own"
+    sp.train(sp.Trainer(tiny_config(), "cpu"), sp.RunFolder(str(own)), write_gif=False,
+             quiet=True)
+    fig = sp.comparison_figure([paths[0], str(own)], width=2)
+    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED]
+
+
 @pytest.mark.parametrize("other_game,door_forts", [(None, False), ("ramp-room", False),
                                                   ("ramp-room", True)])
 def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts, tmp_path):
