@@ -270,7 +270,7 @@ def test_ramp_gaps_beyond_the_room_are_refused_and_the_gaps_kept():
     assert env.preset.ramp_gap == (1, 3) and env.rules.ramp_gap_max == 3
 
 
-def test_turned_wall_ramps_take_each_other_heading_and_the_rest_face_the_wall():
+def test_ramp_turn_turns_that_share_of_wall_ramps_by_each_quarter_equally_often():
     """`ramp-room-turn` (`ramp_turn=0.5`): in about half of 2048 layouts the ramp is turned a
     quarter, a half or three quarters round from uphill toward the wall it stands by (wall 4
     left of the room, wall 5 above it), each about equally often; the rest face that wall."""
