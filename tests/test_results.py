@@ -20,19 +20,13 @@ RUNTIME_FIELDS = ("total_steps", "seed", "torch_threads", "checkpoint_minutes") 
 # section's recipe, every episode from a fort built for the hiders); ramp-reach-ramp-use.pt is
 # runs/ramp-reach-0 (the same recipe in ramp-room-nudge, the ramp's gaps moved by RampReach);
 # ramp-room-ramp-use.pt is runs/ramp-room-11 (the same recipe in ramp-room).
+DOOR_FORT_RECIPE = ["n_worlds=512", "network.use_lstm=true", "ppo.lr=3e-4",
+                    "ppo.entropy_coef=0.002", "ppo.epochs=2", "curriculum.offers=256",
+                    "curriculum.door_forts=1.0"]
 RECIPE_CHANGES = {"fort-building.pt": ["ppo.entropy_coef=0.002"],
-                  "ramp-room-wall-ramp-use.pt": [
-                      "n_worlds=512", "network.use_lstm=true", "ppo.lr=3e-4",
-                      "ppo.entropy_coef=0.002", "ppo.epochs=2", "curriculum.offers=256",
-                      "curriculum.door_forts=1.0"],
-                  "ramp-reach-ramp-use.pt": [
-                      "n_worlds=512", "network.use_lstm=true", "ppo.lr=3e-4",
-                      "ppo.entropy_coef=0.002", "ppo.epochs=2", "curriculum.offers=256",
-                      "curriculum.door_forts=1.0", "curriculum.ramp_reach=0.3"],
-                  "ramp-room-ramp-use.pt": [
-                      "n_worlds=512", "network.use_lstm=true", "ppo.lr=3e-4",
-                      "ppo.entropy_coef=0.002", "ppo.epochs=2", "curriculum.offers=256",
-                      "curriculum.door_forts=1.0"]}
+                  "ramp-room-wall-ramp-use.pt": DOOR_FORT_RECIPE,
+                  "ramp-reach-ramp-use.pt": DOOR_FORT_RECIPE + ["curriculum.ramp_reach=0.3"],
+                  "ramp-room-ramp-use.pt": DOOR_FORT_RECIPE}
 
 
 def test_the_repository_ships_checkpoints():
