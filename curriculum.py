@@ -37,11 +37,19 @@ What this file teaches
     starts facing the room's wall a few cells short of it, the gaps drawn move one cell farther
     each time the seeker has learnt to bring the ramp from the farthest one.
 
+    `door_cubes` and `cube_reach` (`CubeReach`) are the same two ideas for the hiders: a part of
+    the episodes begins from a fort left to finish (the room's cube a few cells straight back
+    from its doorway, unlocked, the hiders inside), and the gaps move one cell back each time
+    the hiders have learnt to close the door from the farthest one. Two hiders that keep a fort
+    given to them may still not know how to build one: pushed 0.4 m back, the cube was almost
+    never brought home (README "Ramps").
+
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
     `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's
     GAE), `keep` (far enough from the rest?), `restart` (episodes that just ended begin from the
-    buffer), and `rms_distance`, the test for "far enough"; then `RampReach`.
+    buffer), and `rms_distance`, the test for "far enough"; then `Reach` and its two bodies,
+    `RampReach` and `CubeReach`.
 
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
@@ -79,19 +87,32 @@ class CurriculumConfig:
     # must climb into from the farthest gap drawn before every gap moves one cell (0.2 m)
     # farther; 0 (the default) keeps the game's gaps
     reach_window: int = 256  # door-fort episodes at the farthest gap that share is taken over
+    # (and door-cube episodes, for cube_reach)
+    door_cubes: float = 0.0  # of the episodes that end, the part begun from a fort left to
+    # finish (env.close_doors with set_back: the cube `cube_gap` cells or fewer back from the
+    # doorway, unlocked, the hiders in the room); ours. share + door_forts + door_cubes <= 1
+    cube_gap: int = 2  # the farthest such a cube starts back, in cells (0.2 m); each episode
+    # draws one of the 3 gaps up to it (cube_gap - 2 .. cube_gap, none below 0)
+    cube_reach: float = 0.0  # ours (`CubeReach`): the share of those forts that the hiders
+    # must close (sealed off when preparation ends) from the farthest gap before every gap
+    # moves one cell back; 0 (the default) keeps `cube_gap`
 
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    for name in ("share", "door_forts"):
+    for name in ("share", "door_forts", "door_cubes"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
-    if config.share + config.door_forts > 1.0:
-        raise ValueError(f"curriculum.share + curriculum.door_forts must be <= 1 (the parts of "
-                         f"the episodes restarted), got {config.share} + {config.door_forts}")
-    if not 0.0 <= config.ramp_reach <= 1.0:
-        raise ValueError(f"curriculum.ramp_reach is a share of episodes in [0, 1], got "
-                         f"{config.ramp_reach}")
+    if config.share + config.door_forts + config.door_cubes > 1.0:
+        raise ValueError(f"curriculum.share + curriculum.door_forts + curriculum.door_cubes "
+                         f"must be <= 1 (the parts of the episodes restarted), got "
+                         f"{config.share} + {config.door_forts} + {config.door_cubes}")
+    for name in ("ramp_reach", "cube_reach"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
+                             f"{getattr(config, name)}")
+    if config.cube_gap < 0:
+        raise ValueError(f"curriculum.cube_gap is a number of cells >= 0, got {config.cube_gap}")
     for name in ("capacity", "offers", "reach_window"):
         if getattr(config, name) < 1:
             raise ValueError(f"curriculum.{name} must be >= 1, got {getattr(config, name)}")
@@ -190,14 +211,17 @@ class StartStates:
 
     def restart(self, env, ended, g=0):
         """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
-        from states drawn in proportion to their scores, and a `door_forts` part from forts
-        already built. Returns how many were restarted."""
-        share, forts = self.config.share, self.config.door_forts
-        if not len(ended) or (not len(self) and not forts):
+        from states drawn in proportion to their scores, a `door_forts` part from forts
+        already built and a `door_cubes` part from forts left to finish. Returns how many were
+        restarted."""
+        share, forts, cubes = self.config.share, self.config.door_forts, self.config.door_cubes
+        if not len(ended) or (not len(self) and not forts and not cubes):
             return 0
         draws = self.rng.random(len(ended))  # [n] one draw per world: buffer, fort, or own start
         restarted = len(env.close_doors(ended[(draws >= share) & (draws < share + forts)])
                         ) if forts else 0
+        to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
+        restarted += len(env.close_doors(ended[to_finish], set_back=True)) if cubes else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
@@ -224,55 +248,113 @@ class StartStates:
         self.restored = state.get("restored", {})
 
 
-class RampReach:
-    """A distance curriculum for the ramp (ours). In the `ramp_spawn="wall"` games the ramp
-    starts uphill toward the room's wall, `ramp_gap` cells (0.2 m each) short of it. Once the
-    seeker has climbed into the forts built for the hiders (`door_forts`) from the farthest gap
-    drawn in a `ramp_reach` share of the last `reach_window` such episodes, every gap drawn
-    moves one cell out: (1, 3) -> (2, 4) -> ..., until the farthest fits no more
-    (env.most_ramp_gap, 2.4 m). A seeker that learnt to nudge the ramp 0.2 m to the wall
-    meets ramps a little farther, then farther still: steps toward a ramp brought from
-    anywhere. ZACL's buffer moves the starts toward where the critic errs; this moves one
-    body, a fixed step at a time, when a fixed test passes."""
+class Reach:
+    """A distance curriculum (ours): one body starts `gap` cells (0.2 m each) from where it is
+    used, each episode drawing a gap from (low, high). Once the team that must bring it there
+    has done so in a `threshold` share of the last `reach_window` episodes from the farthest gap,
+    every gap drawn moves one cell out: (1, 3) -> (2, 4) -> ..., until the farthest fits no
+    more. A team that learnt the last nudge meets the body a little farther, then farther
+    still. ZACL's buffer moves the starts toward where the critic errs; this moves one body, a
+    fixed step at a time, when a fixed test passes. Subclasses name the body: `RampReach`, the
+    ramp the seeker brings to the room's wall; `CubeReach`, the cube the hiders push into
+    their doorway."""
 
-    def __init__(self, config):
+    flag, gap_key = None, None  # the episodes' start flag and gap (m) in env.py's statistics
+
+    def __init__(self, config, threshold):
         check_curriculum(config)
-        self.config = config
-        self.climbs = np.zeros(0)  # 1 or 0 per door-fort episode from the farthest gap, newest last
+        self.config, self.threshold = config, threshold
+        self.hits = np.zeros(0)  # 1 or 0 per episode from the farthest gap, newest last
 
-    def update(self, envs, episodes, climbed):
-        """After an update. `episodes`: the statistics of the episodes that ended (env.py's,
-        with `door_fort`); `climbed`: float [n], 1 where a seeker climbed into the room
-        (selfplay.climbed_in). Episodes begun before the gaps last moved count only if their
-        gap is the farthest one now. Returns the new gaps (low, high) in cells, or None."""
-        low, high = envs[0].rules.ramp_gap_min, envs[0].rules.ramp_gap_max
-        cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN (no wall ramp) stays NaN
-        at_far = episodes["door_fort"] & (cells == high) & np.isfinite(climbed)
-        self.climbs = np.append(self.climbs, climbed[at_far])[-self.config.reach_window:]
-        if (len(self.climbs) < self.config.reach_window
-                or self.climbs.mean() < self.config.ramp_reach
-                or high >= game.most_ramp_gap(envs[0].preset)):
+    def gaps(self, env):
+        raise NotImplementedError  # (low, high) in cells, as env draws them now
+
+    def most(self, env):
+        raise NotImplementedError  # the farthest gap that fits, in cells
+
+    def set_gaps(self, env, low, high):
+        raise NotImplementedError
+
+    def update(self, envs, episodes, hit):
+        """After an update. `episodes`: the statistics of the episodes that ended (env.py's);
+        `hit`: float [n], 1 where the team did it. Only episodes with the subclass's `flag`
+        count, and those begun before the gaps last moved only if their gap is the farthest
+        one now. Returns the new gaps (low, high) in cells, or None."""
+        low, high = self.gaps(envs[0])
+        cells = np.rint(episodes[self.gap_key] / game.CELL)  # NaN (no such start) stays NaN
+        at_far = episodes[self.flag] & (cells == high) & np.isfinite(hit)
+        self.hits = np.append(self.hits, hit[at_far])[-self.config.reach_window:]
+        if (len(self.hits) < self.config.reach_window or self.hits.mean() < self.threshold
+                or high >= self.most(envs[0])):
             return None
         for env in envs:
-            env.set_ramp_gaps(low + 1, high + 1)
-        self.climbs = np.zeros(0)  # the new farthest gap is judged afresh
+            self.set_gaps(env, low + 1, high + 1)
+        self.hits = np.zeros(0)  # the new farthest gap is judged afresh
         return low + 1, high + 1
 
     def share(self):
-        """The share of the window's episodes at the farthest gap that the seeker climbed in
-        (NaN before the first): what the next move waits on."""
-        return float(self.climbs.mean()) if len(self.climbs) else float("nan")
+        """The share of the window's episodes at the farthest gap that were done (NaN before
+        the first): what the next move waits on."""
+        return float(self.hits.mean()) if len(self.hits) else float("nan")
 
     def state_dict(self):
-        return {"climbs": self.climbs}
+        return {"hits": self.hits}
 
     def load_state_dict(self, state):
-        self.climbs = state["climbs"]
+        self.hits = state["hits"] if "hits" in state else state["climbs"]  # older: "climbs"
 
 
-def check_ramp_reach(config, preset):
+class RampReach(Reach):
+    """The ramp (`curriculum.ramp_reach`). In the `ramp_spawn="wall"` games it starts uphill
+    toward the room's wall, `ramp_gap` cells short of it; a hit is the seeker climbing into a
+    fort built for the hiders (`door_forts`), and the gaps stop at env.most_ramp_gap (2.4 m)."""
+
+    flag, gap_key = "door_fort", "ramp_gap"
+
+    def __init__(self, config):
+        super().__init__(config, config.ramp_reach)
+
+    def gaps(self, env):
+        return env.rules.ramp_gap_min, env.rules.ramp_gap_max
+
+    def most(self, env):
+        return game.most_ramp_gap(env.preset)
+
+    def set_gaps(self, env, low, high):
+        env.set_ramp_gaps(low, high)
+
+
+class CubeReach(Reach):
+    """The cube (`curriculum.cube_reach`). In a fort left to finish (`door_cubes`) it starts
+    `cube_gap` cells straight back from the doorway, unlocked; a hit is the hiders sealed off
+    when preparation ends, and the gaps stop at env.most_cube_gap (the room's far wall)."""
+
+    flag, gap_key = "door_cube", "cube_gap"
+
+    def __init__(self, config):
+        super().__init__(config, config.cube_reach)
+
+    def gaps(self, env):
+        return env.cube_gaps
+
+    def most(self, env):
+        return game.most_cube_gap(env.preset)
+
+    def set_gaps(self, env, low, high):
+        env.set_cube_gaps(low, high)
+
+
+def first_cube_gaps(config):
+    """The gaps (low, high) in cells a run's forts left to finish start from: `cube_gap` and
+    the two below it."""
+    return max(0, config.cube_gap - 2), config.cube_gap
+
+
+def check_reach(config, preset):
     """`ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp
-    that starts facing the room's wall (it moves that ramp's gap): a clear error otherwise."""
+    that starts facing the room's wall (it moves that ramp's gap); `door_cubes` needs a game
+    whose hiders start in the room, `cube_gap` a gap that fits in it, and `cube_reach` forts
+    left to finish: a clear error otherwise."""
     if config.ramp_reach > 0 and config.door_forts <= 0:
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} counts climbs into the "
                          f"forts built for the hiders: it needs curriculum.door_forts > 0, got "
@@ -281,6 +363,16 @@ def check_ramp_reach(config, preset):
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} moves a ramp that starts "
                          f"facing the room's wall: game {preset.name!r} has ramp_spawn "
                          f"{preset.ramp_spawn!r}, expected 'wall' (e.g. ramp-room-nudge)")
+    if config.cube_reach > 0 and config.door_cubes <= 0:
+        raise ValueError(f"curriculum.cube_reach={config.cube_reach} counts the forts left to "
+                         f"finish that the hiders closed: it needs curriculum.door_cubes > 0, "
+                         f"got {config.door_cubes}")
+    if config.door_cubes > 0:
+        game.check_door_forts(preset)
+        if config.cube_gap > game.most_cube_gap(preset):
+            raise ValueError(f"curriculum.cube_gap={config.cube_gap} cells does not fit in the "
+                             f"room of {preset.name!r}: expected at most "
+                             f"{game.most_cube_gap(preset)}")
 
 
 def main():

@@ -858,6 +858,8 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 # the wall's inner face, centred on the door, a 0.5 m cube over a 0.4 m gap. curriculum.py starts
 # some episodes from such a fort (`door_forts`), so the hiders practise keeping one that stands
 # and the seeker meets closed doors often enough to learn what a ramp is for.
+# It can also start them from a fort left to finish (`door_cubes`): the cube some cells straight
+# back from the door, unlocked, so the hiders learn the last push before the whole walk.
 
 def find_doors(walls, wall_height):
     """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
@@ -882,11 +884,16 @@ def find_doors(walls, wall_height):
     return doors
 
 
-def fort_positions(doors, arena):
+FORT_INSET = physics.WALL_THICKNESS / 2 + CUBE_HALF[0] + 0.01  # m from a wall's line to the
+# centre of a cube flush against it (1 cm play)
+
+
+def fort_positions(doors, arena, back=0.0):
     """[len(doors), 2]: where a cube's centre stands to close each door of the quadrant room from
     inside: the room lies on the +x side of its vertical wall and the -y side of its horizontal
-    one."""
-    inset = physics.WALL_THICKNESS / 2 + CUBE_HALF[0] + 0.01  # m from the wall's line (1 cm play)
+    one. With `back` (m), that far farther into the room, straight back from the door: a fort
+    left to finish."""
+    inset = FORT_INSET + back
     spots = []
     for x, y, axis in doors:
         on_room_wall = abs((x if axis == 0 else y) - arena / 2) < 1e-6
@@ -894,6 +901,13 @@ def fort_positions(doors, arena):
             raise ValueError(f"a door at ({x:.2f}, {y:.2f}) is not in a wall of the quadrant room")
         spots.append((x + inset, y) if axis == 0 else (x, y - inset))
     return np.array(spots).reshape(-1, 2)
+
+
+def most_cube_gap(p):
+    """The farthest back from its door a fort's cube can stand, in cells: from the spot flush
+    against the door to the one flush against the room's far wall, straight across the room
+    (arena / 2 wide; 11 cells, 2.2 m, in 6 m)."""
+    return int((p.arena / 2 - 2 * FORT_INSET) / CELL + 1e-9)
 
 
 def check_door_forts(p):
@@ -977,6 +991,7 @@ class HideAndSeek:
         self.world = physics.make_world(self.n_worlds, self.n_bodies, self.n_agents,
                                         n_wall_slots(self.preset))
         self.timing = dict.fromkeys(("physics", "sense", "observations", "rest"), 0.0)
+        self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -990,6 +1005,9 @@ class HideAndSeek:
         self.__dict__.setdefault("box_unlocks", np.zeros(self.n_worlds, np.int64))
         self.__dict__.setdefault("seeker_in_room", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("ramp_gap", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("door_cube", np.zeros(self.n_worlds, bool))
+        self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("cube_gaps", (0, 0))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -1006,6 +1024,8 @@ class HideAndSeek:
         self.box_unlocks = np.zeros(W, np.int64)  # boxes unlocked after preparation
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
         self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
+        self.door_cube = np.zeros(W, bool)  # ... from a fort left to finish (`close_doors`)
+        self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
@@ -1118,7 +1138,8 @@ class HideAndSeek:
         self.seeker_in_room[which] = False
         self.box_unlocks[which] = 0
         self.replayed[which] = False
-        self.door_fort[which] = False
+        self.door_fort[which] = self.door_cube[which] = False
+        self.cube_gap[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
@@ -1158,37 +1179,62 @@ class HideAndSeek:
         self.start_episodes(worlds)
         self.replayed[worlds] = True
 
-    def close_doors(self, worlds, tries=8):
+    def close_doors(self, worlds, tries=8, set_back=False):
         """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
         then the room's cubes (in slot order, one per door) set flush against its doors from
         inside and locked by the hiders, who start in the room. Where a cube's place would
         overlap another body the layout is drawn again, up to `tries` times; a world still in
         conflict keeps its last layout as an ordinary start. The forts' episodes are marked
-        `replayed` (not the game's own starts) and `door_fort`. Returns the worlds arranged."""
+        `replayed` (not the game's own starts) and `door_fort`.
+
+        With `set_back`, the fort is left to finish: each world draws k from `cube_gaps` (low,
+        high, in cells) and its cubes stand k cells (0.2 m) straight back from their doors into
+        the room, unlocked, so the hiders must push them home and lock them; those episodes are
+        marked `door_cube` instead, with `cube_gap` k * CELL. Returns the worlds arranged."""
         p = check_door_forts(self.preset)
         s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
+        low, high = self.cube_gaps
         for _ in range(tries):
             if not len(pending):
                 break
             self.new_episodes(pending)
             conflicts = []
             for w in pending:
-                spots = fort_positions(find_doors(s.walls[w], s.wall_height[w]), p.arena)
+                gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
+                spots = fort_positions(find_doors(s.walls[w], s.wall_height[w]), p.arena,
+                                       back=gap * CELL)
                 cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
                 for cube, spot in zip(cubes, spots):
                     if overlaps_cube(s, w, cube, spot):
                         conflicts.append(w)
                         break
                     s.pos[w, cube], s.angle[w, cube] = spot, 0.0
-                    s.locked_by[w, cube] = HIDERS
+                    s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
                 else:
-                    arranged.append(w)
+                    arranged.append((w, gap))
             pending = np.array(conflicts, np.int64)
-        arranged = np.array(arranged, np.int64)
-        if len(arranged):
-            self.start_episodes(arranged)
-            self.replayed[arranged] = self.door_fort[arranged] = True
-        return arranged
+        done = np.array([w for w, _ in arranged], np.int64)
+        if len(done):
+            self.start_episodes(done)
+            self.replayed[done] = True
+            if set_back:
+                self.door_cube[done] = True
+                self.cube_gap[done] = np.array([gap for _, gap in arranged]) * CELL
+            else:
+                self.door_fort[done] = True
+        return done
+
+    def set_cube_gaps(self, low, high):
+        """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its
+        cube `low`..`high` cells (0.2 m) back from the door: curriculum.py's `CubeReach` moves
+        them back as the hiders learn to push it home. Pickled with the worlds, so a resumed
+        run keeps them."""
+        most = most_cube_gap(self.preset)
+        if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
+                and 0 <= low <= high <= most):
+            raise ValueError(f"cube gaps must be whole cells with 0 <= low <= high <= {most} "
+                             f"(the room's depth in {self.preset.name!r}), got ({low}, {high})")
+        self.cube_gaps = (int(low), int(high))
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]
@@ -1280,6 +1326,8 @@ class HideAndSeek:
         frozen in preparation; NaN in layouts without that room);
         ramp_gap, how far (m) the ramp started short of the room's wall it faces uphill
         (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
+        door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
+        cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1291,7 +1339,9 @@ class HideAndSeek:
                                     else np.full(len(ended), np.nan)),
                  "ramp_gap": self.ramp_gap[ended].copy(),
                  "replayed": self.replayed[ended].copy(),
-                 "door_fort": self.door_fort[ended].copy()}
+                 "door_fort": self.door_fort[ended].copy(),
+                 "door_cube": self.door_cube[ended].copy(),
+                 "cube_gap": self.cube_gap[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

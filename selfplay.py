@@ -62,7 +62,8 @@ import torch
 
 import env as game
 from attention import ActorCritic, NetworkSizes
-from curriculum import CurriculumConfig, RampReach, StartStates, check_curriculum, check_ramp_reach
+from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
+                        check_reach, first_cube_gaps)
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
 
@@ -242,13 +243,18 @@ class Trainer:
         self.origin = None  # for a run started with --init: what came before it (`init_from`)
         prep_fraction = game.get_preset(config.game).prep_fraction
         self.stages = StageTracker(config.stage_window, prep_fraction)
-        if config.curriculum.door_forts > 0:
+        starts = config.curriculum
+        if starts.door_forts > 0:
             game.check_door_forts(game.get_preset(config.game))  # an error now, not mid-run
-        self.curriculum = (StartStates(config.curriculum, self.rows, A, config.seed)
-                           if config.curriculum.share > 0 or config.curriculum.door_forts > 0
+        check_reach(starts, game.get_preset(config.game))
+        self.curriculum = (StartStates(starts, self.rows, A, config.seed)
+                           if starts.share > 0 or starts.door_forts > 0 or starts.door_cubes > 0
                            else None)  # curriculum.py
-        check_ramp_reach(config.curriculum, game.get_preset(config.game))
-        self.reach = RampReach(config.curriculum) if config.curriculum.ramp_reach > 0 else None
+        if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
+            for env in self.envs:
+                env.set_cube_gaps(*first_cube_gaps(starts))
+        self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
+        self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
 
 
 def train(trainer, run, minutes=None, write_gif=True, quiet=False):
@@ -275,6 +281,11 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
             moved = trainer.reach.update(trainer.envs, ended, climbed_in(ended))
             if moved:
                 progress.note(f"ramp gaps now {moved[0] * game.CELL:.1f}-"
+                              f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
+        if trainer.cube_reach is not None and ended:  # ... and the cube's back
+            moved = trainer.cube_reach.update(trainer.envs, ended, ended["hiders_sealed_prep"])
+            if moved:
+                progress.note(f"cube gaps now {moved[0] * game.CELL:.1f}-"
                               f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
         for stage in new_stages:  # a stage's checkpoint is kept: the policy that showed it
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
@@ -486,6 +497,15 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
     if trainer.reach is not None:  # the ramp's gaps as this update's rollout drew them
         record["ramp_gap_farthest"] = round(trainer.envs[0].rules.ramp_gap_max * game.CELL, 3)
         record["ramp_reach_share"] = trainer.reach.share()  # climbs from there, before this update
+    if trainer.config.curriculum.door_cubes > 0:  # how the forts left to finish ended
+        cubes = ended["door_cube"] if n_ended else np.zeros(0, bool)
+        record["episodes_door_cube"] = int(cubes.sum())
+        for key in ("hiders_sealed_prep", "hiders_sealed", "hider_return"):
+            record["door_cube_" + key] = (float(np.mean(ended[key][cubes])) if cubes.any()
+                                          else math.nan)
+        record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
+        if trainer.cube_reach is not None:  # forts closed from there, before this update
+            record["cube_reach_share"] = trainer.cube_reach.share()
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -714,7 +734,9 @@ def save_checkpoint(trainer, path):
              "episodes": trainer.episodes, "updates": trainer.updates, "seconds": trainer.seconds,
              "stages": trainer.stages.state_dict(), "origin": trainer.origin,
              "curriculum": None if trainer.curriculum is None else trainer.curriculum.state_dict(),
-             "reach": None if trainer.reach is None else trainer.reach.state_dict()}
+             "reach": None if trainer.reach is None else trainer.reach.state_dict(),
+             "cube_reach": (None if trainer.cube_reach is None
+                            else trainer.cube_reach.state_dict())}
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -746,12 +768,14 @@ def load_checkpoint(path, device="cpu"):
         trainer.curriculum.load_state_dict(state["curriculum"])
     if trainer.reach is not None and state.get("reach") is not None:
         trainer.reach.load_state_dict(state["reach"])
+    if trainer.cube_reach is not None and state.get("cube_reach") is not None:
+        trainer.cube_reach.load_state_dict(state["cube_reach"])
     return trainer
 
 
 # What `ship` leaves out of a checkpoint: the worlds in play, the actors' carry and the start-state
 # buffer, most of the file at 512 worlds (about 4 MB of ramp-room-wall-3's 5.6 MB; 1.6 MB left).
-IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum", "reach")
+IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum", "reach", "cube_reach")
 
 
 def ship(source, out):
@@ -871,13 +895,15 @@ def format_time(seconds):
 
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
-                  door_forts=False, ramp_gaps=None):
+                  door_forts=False, ramp_gaps=None, cube_gaps=None):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
     in the cube's way 8 times over plays its own start: `door_fort` says which); with
     `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
-    as curriculum.ramp_reach moves it in training) instead of the game's own gaps. `ppo`
+    as curriculum.ramp_reach moves it in training) instead of the game's own gaps; with
+    `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
+    doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes). `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
@@ -885,9 +911,14 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     env = game.HideAndSeek(config.game, n_worlds, seed)
     if ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
+    if door_forts and cube_gaps is not None:
+        raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
+                         f"{tuple(cube_gaps)}), not both")
     obs, n = env.reset(), n_worlds * env.n_agents
-    if door_forts:
-        env.close_doors(np.arange(n_worlds))
+    if cube_gaps is not None:
+        env.set_cube_gaps(*cube_gaps)
+    if door_forts or cube_gaps is not None:
+        env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -915,7 +946,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
 
 
 def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
-                    door_forts=False, ramp_gaps=None):
+                    door_forts=False, ramp_gaps=None, cube_gaps=None):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
 
@@ -923,7 +954,7 @@ def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=No
         frames.append(tile([env.render(w) for w in range(n_worlds)]))
 
     play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
-                  door_forts=door_forts, ramp_gaps=ramp_gaps)
+                  door_forts=door_forts, ramp_gaps=ramp_gaps, cube_gaps=cube_gaps)
     write_gif(out, frames)
     return out
 
@@ -946,12 +977,14 @@ def fort_outcomes(episodes):
     return result
 
 
-def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None):
+def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
+             cube_gaps=None):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
     with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
-    in play_episodes. Rewards are per
+    in play_episodes; with `cube_gaps`, from forts left to finish ("door_cube_episodes" of
+    them; then `hiders_sealed_prep` is the share the hiders closed). Rewards are per
     agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
     share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
     `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
@@ -959,11 +992,14 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     of those whose ramp started 1 m or more short of the wall in which it did both (NaN where
     none did); then `climbs_by_ramp_gap` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
-                             trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps)
+                             trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
+                             cube_gaps=cube_gaps)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
     if door_forts:
         result["door_fort_episodes"] = int(episodes["door_fort"].sum())
+    if cube_gaps is not None:
+        result["door_cube_episodes"] = int(episodes["door_cube"].sum())
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
@@ -1348,6 +1384,10 @@ def build_parser():
                              "HIGH"), help="the wall ramp LOW..HIGH cells (0.2 m) short of the "
                              "wall instead of the game's own gaps (a ramp_spawn 'wall' game; "
                              "0 12 is every gap)")
+        command.add_argument("--cube-gaps", type=int, nargs=2, default=None, metavar=("LOW",
+                             "HIGH"), help="every episode from a fort left to finish: the "
+                             "room's cube LOW..HIGH cells (0.2 m) straight back from its "
+                             "doorway, unlocked, the hiders inside (0 0: flush, not locked)")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1382,7 +1422,8 @@ def main(argv=None):
         trainer = load_in_game(args.source, device, args.game)
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
                               args.seed, args.sample, ppo=trainer.ppo,
-                              door_forts=args.door_forts, ramp_gaps=args.ramp_gaps)
+                              door_forts=args.door_forts, ramp_gaps=args.ramp_gaps,
+                              cube_gaps=args.cube_gaps)
         print(f"wrote {out}")
         return out
     if args.command == "eval":
@@ -1390,7 +1431,7 @@ def main(argv=None):
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
         result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts,
-                          args.ramp_gaps)
+                          args.ramp_gaps, args.cube_gaps)
         for key, value in result.items():
             print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result

@@ -9,7 +9,7 @@ import torch
 import env as game
 import physics
 import selfplay as sp
-from curriculum import (CurriculumConfig, RampReach, StartStates, check_curriculum,
+from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
                         rms_distance)
 
 
@@ -335,7 +335,7 @@ def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
 
 
 def test_shares_that_add_up_to_more_than_every_episode_are_refused():
-    message = "share \\+ curriculum.door_forts must be <= 1.*0.8 \\+ 0.3"
+    message = "door_forts \\+ curriculum.door_cubes must be <= 1.*0.8 \\+ 0.3 \\+ 0.0"
     with pytest.raises(ValueError, match=message):
         check_curriculum(CurriculumConfig(share=0.8, door_forts=0.3))
 
@@ -380,7 +380,7 @@ def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
     assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) is None  # 2 of 4 seen
     assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4 climbed
     assert all(env.rules.ramp_gap_min == 2 and env.rules.ramp_gap_max == 4 for env in envs)
-    assert len(reach.climbs) == 0  # the new farthest gap, 0.8 m, is judged afresh
+    assert len(reach.hits) == 0  # the new farthest gap, 0.8 m, is judged afresh
 
 
 def test_only_door_fort_episodes_at_the_farthest_gap_count():
@@ -388,10 +388,10 @@ def test_only_door_fort_episodes_at_the_farthest_gap_count():
         nudge_worlds(1)
     reach.update(envs, *reach_episodes([0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer gaps
     reach.update(envs, *reach_episodes([0.6] * 4, [1] * 4, door_fort=False))  # own starts
-    assert len(reach.climbs) == 0
+    assert len(reach.hits) == 0
     climbs = [1, 1, 0, 0, 0]  # the first 4 would pass (2 of 4), the newest 4 do not (1 of 4)
     assert reach.update(envs, *reach_episodes([0.6] * 5, climbs)) is None
-    np.testing.assert_array_equal(reach.climbs, climbs[1:])  # the window keeps the newest
+    np.testing.assert_array_equal(reach.hits, climbs[1:])  # the window keeps the newest
     assert reach.share() == 0.25
     assert envs[0].rules.ramp_gap_max == 3
 
@@ -410,11 +410,11 @@ def test_a_resumed_run_keeps_its_moved_gaps_and_its_count(tmp_path):
         "n_worlds=2", "curriculum.door_forts=1.0", "curriculum.ramp_reach=0.5"])
     trainer = sp.Trainer(config, "cpu")
     trainer.envs[0].set_ramp_gaps(4, 6)
-    trainer.reach.climbs = np.array([1.0, 0.0, 1.0])
+    trainer.reach.hits = np.array([1.0, 0.0, 1.0])
     sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
     resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
     assert resumed.envs[0].rules.ramp_gap_min == 4 and resumed.envs[0].preset.ramp_gap == (4, 6)
-    np.testing.assert_array_equal(resumed.reach.climbs, [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(resumed.reach.hits, [1.0, 0.0, 1.0])
 
 
 @pytest.mark.parametrize("game_name, settings, message", [
@@ -442,3 +442,181 @@ def test_training_hands_each_updates_ended_episodes_and_climbs_to_ramp_reach(tmp
     rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
     assert [float(r["ramp_gap_farthest"]) for r in rows] == [0.6, 0.6]
     assert all(np.isnan(float(r["ramp_reach_share"])) for r in rows)  # the stub counted none
+
+
+def test_a_ramp_reach_saved_before_the_rename_loads_its_climbs():
+    reach = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5))
+    reach.load_state_dict({"climbs": np.array([1.0, 0.0])})  # runs/ramp-reach-0's checkpoint
+    assert reach.share() == 0.5
+
+
+# -- forts left to finish (curriculum.door_cubes, env.close_doors with set_back, CubeReach) -----
+
+def doors_of(env, w):
+    return game.find_doors(env.world.walls[w], env.world.wall_height[w])
+
+
+@pytest.mark.parametrize("gap", [0, 3, 11])
+def test_a_fort_left_to_finish_has_its_cube_gap_cells_straight_back_and_unlocked(gap):
+    env = game.HideAndSeek("ramp-room", 48, seed=2)
+    env.set_cube_gaps(gap, gap)
+    arranged = env.close_doors(np.arange(48), set_back=True)
+    assert len(arranged) >= 40
+    cube = env.n_agents  # the box slot
+    for w in arranged:
+        (x_door, y_door, axis), = doors_of(env, w)  # ramp-room: one door in a room wall
+        x, y = env.world.pos[w, cube]
+        # flush: the wall's half thickness, the cube's half width and 1 cm of play from the line
+        # the wall stands on (x = 3 or y = 3), then `gap` cells of 0.2 m farther into the room
+        depth = 0.05 + 0.25 + 0.01 + gap * 0.2
+        if axis == 0:  # the wall x = 3, the room at x > 3
+            assert x - 3.0 == pytest.approx(depth) and y == pytest.approx(y_door)
+        else:  # the wall y = 3, the room at y < 3
+            assert 3.0 - y == pytest.approx(depth) and x == pytest.approx(x_door)
+        assert 3.05 <= x - 0.25 and x + 0.25 <= 5.95 and 0.05 <= y - 0.25 and y + 0.25 <= 2.95
+    assert (env.world.locked_by[arranged, cube] == physics.NO_TEAM).all()
+    assert (env.door_cube[arranged] & env.replayed[arranged] & ~env.door_fort[arranged]).all()
+    np.testing.assert_allclose(env.cube_gap[arranged], gap * 0.2)
+
+
+def test_a_cube_flush_with_the_door_seals_the_hiders_in_and_one_set_back_does_not():
+    """0.2 m back still leaves no way past (an agent is 0.3 m wide); 0.6 m back lets one in."""
+    env = game.HideAndSeek("ramp-room", 48, seed=0)
+    for gap, sealed in ((0, True), (1, True), (3, False)):
+        env.set_cube_gaps(gap, gap)
+        arranged = env.close_doors(np.arange(48), set_back=True)
+        assert (env.sealed_off(arranged) == sealed).all(), gap
+
+
+def test_the_gaps_drawn_are_every_gap_from_low_to_high():
+    env = game.HideAndSeek("ramp-room", 400, seed=1)
+    env.set_cube_gaps(2, 4)
+    arranged = env.close_doors(np.arange(400), set_back=True)
+    cells, counts = np.unique(np.rint(env.cube_gap[arranged] / 0.2), return_counts=True)
+    assert list(cells) == [2, 3, 4] and counts.min() > 100  # uniform: about 133 each
+
+
+@pytest.mark.parametrize("low, high", [(-1, 2), (3, 2), (11, 12), (0.5, 2)])
+def test_cube_gaps_that_do_not_fit_the_room_are_refused(low, high):
+    with pytest.raises(ValueError, match=f"0 <= low <= high <= 11.*got \\({low}, {high}\\)"):
+        game.HideAndSeek("ramp-room", 1, seed=0).set_cube_gaps(low, high)
+
+
+def test_a_door_cubes_part_of_the_ended_worlds_starts_from_a_fort_left_to_finish():
+    buffer = StartStates(CurriculumConfig(door_forts=0.3, door_cubes=0.4), [slice(0, 3 * 2000)], 3)
+    worlds = game.HideAndSeek("ramp-room", 2000, seed=1)
+    worlds.set_cube_gaps(0, 2)
+    restarted = buffer.restart(worlds, np.arange(2000))
+    forts, cubes = worlds.door_fort.sum(), worlds.door_cube.sum()
+    assert restarted == worlds.replayed.sum() == forts + cubes
+    assert abs(forts / 2000 - 0.3) < 0.035 and abs(cubes / 2000 - 0.4) < 0.035
+    assert not (worlds.door_fort & worlds.door_cube).any()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["curriculum.cube_reach=0.5"], "needs curriculum.door_cubes > 0"),
+    (["curriculum.door_cubes=0.5", "curriculum.cube_gap=12"], "cube_gap=12 cells does not fit"),
+    (["curriculum.door_cubes=0.5", "curriculum.cube_gap=-1"], "cube_gap is a number of cells"),
+    (["curriculum.door_cubes=0.5", "curriculum.door_forts=0.6"], "must be <= 1")])
+def test_forts_left_to_finish_set_badly_are_a_clear_error(settings, message):
+    with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
+        sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"] + settings),
+                   "cpu")
+
+
+def test_forts_left_to_finish_are_refused_where_hiders_start_anywhere():
+    config = sp.apply_overrides(sp.preset_config("ramp"), ["n_worlds=2",
+                                                           "curriculum.door_cubes=0.3"])
+    with pytest.raises(ValueError, match="hider_spawn 'anywhere'"):
+        sp.Trainer(config, "cpu")
+
+
+def test_a_run_with_forts_left_to_finish_starts_from_cube_gap_and_the_two_below():
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=2", "curriculum.door_cubes=0.5", "curriculum.cube_gap=4"])
+    assert sp.Trainer(config, "cpu").envs[0].cube_gaps == (2, 4)
+
+
+def cube_episodes(gaps_m, sealed, door_cube=True):
+    """The statistics CubeReach reads, for crafted episodes: gaps (m), sealed (1 or 0)."""
+    n = len(gaps_m)
+    return ({"cube_gap": np.array(gaps_m, float), "door_cube": np.full(n, door_cube)},
+            np.array(sealed, float))
+
+
+def room_worlds(groups=2):
+    envs = [game.HideAndSeek("ramp-room", 2, seed=g) for g in range(groups)]
+    for env in envs:
+        env.set_cube_gaps(0, 2)
+    return envs
+
+
+def test_forts_closed_from_the_farthest_gap_move_every_groups_cube_one_cell_back():
+    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=4)), \
+        room_worlds()
+    assert reach.update(envs, *cube_episodes([0.4, 0.4], [1, 0])) is None  # 2 of 4 seen
+    assert reach.update(envs, *cube_episodes([0.4, 0.0, 0.4], [1, 1, 0])) == (1, 3)
+    assert all(env.cube_gaps == (1, 3) for env in envs)
+    assert len(reach.hits) == 0  # the new farthest gap, 0.6 m, is judged afresh
+
+
+def test_only_forts_left_to_finish_at_the_farthest_gap_count():
+    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=2)), \
+        room_worlds(1)
+    reach.update(envs, *cube_episodes([0.0, 0.2, np.nan], [1, 1, 1]))  # nearer gaps, own starts
+    reach.update(envs, *cube_episodes([0.4, 0.4], [1, 1], door_cube=False))  # not so begun
+    assert len(reach.hits) == 0 and envs[0].cube_gaps == (0, 2)
+
+
+def test_the_cube_gaps_stop_at_the_rooms_far_wall():
+    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=1)), \
+        room_worlds(1)
+    envs[0].set_cube_gaps(9, 11)
+    assert reach.update(envs, *cube_episodes([11 * 0.2], [1])) is None
+    assert envs[0].cube_gaps == (9, 11) and game.most_cube_gap(envs[0].preset) == 11
+
+
+def test_a_resumed_run_keeps_its_cube_gaps_and_its_count(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=2", "curriculum.door_cubes=0.5", "curriculum.cube_reach=0.5"])
+    trainer = sp.Trainer(config, "cpu")
+    trainer.envs[0].set_cube_gaps(3, 5)
+    trainer.cube_reach.hits = np.array([1.0, 0.0])
+    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
+    resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
+    assert resumed.envs[0].cube_gaps == (3, 5)
+    np.testing.assert_array_equal(resumed.cube_reach.hits, [1.0, 0.0])
+
+
+def test_training_records_forts_left_to_finish_apart_and_hands_cube_reach_the_seals(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_cubes=1.0",
+        "curriculum.cube_reach=0.5"])
+    trainer, seen = sp.Trainer(config, "cpu"), []
+    trainer.cube_reach.update = lambda envs, ended, sealed: seen.append(
+        (ended["door_cube"].copy(), ended["cube_gap"].copy(),
+         np.array_equal(sealed, ended["hiders_sealed_prep"])))
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert len(seen) == 2 and all(same for _, _, same in seen)
+    first, second = seen[0][0], seen[1][0]
+    assert not first.any() and second.all()  # the first episodes are the game's own
+    assert set(np.rint(seen[1][1] / game.CELL)) <= {0, 1, 2}
+    rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
+    assert [int(r["episodes_door_cube"]) for r in rows] == [0, 4]
+    assert [float(r["cube_gap_farthest"]) for r in rows] == [0.4, 0.4]
+    assert np.isnan(float(rows[0]["door_cube_hiders_sealed_prep"]))
+    assert 0.0 <= float(rows[1]["door_cube_hiders_sealed_prep"]) <= 1.0
+    assert np.isnan(float(rows[1]["hiders_sealed_prep"]))  # no own start ended: nothing to say
+
+
+def test_eval_refuses_forts_built_and_left_to_finish_at_once():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    with pytest.raises(ValueError, match="not both"):
+        sp.evaluate(trainer, 2, door_forts=True, cube_gaps=(0, 2))
+
+
+def test_eval_from_forts_left_to_finish_counts_them():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    result = sp.evaluate(trainer, 8, cube_gaps=(0, 0))
+    assert result["door_cube_episodes"] >= 7
+    assert result["hiders_sealed_prep"] >= 0.75  # flush against the door, even untrained
