@@ -1051,7 +1051,9 @@ def plot_run(run_path, out=None):
     how many were locked (in preparation and at the end), with the stages shaded; and ours: box
     unlocks after preparation, and the share of episodes in which the hiders were sealed off
     when preparation ended and after the last step; for a run with curriculum.door_forts, how
-    the forts built for the hiders ended (metrics.csv's door_fort_ columns). A run in which
+    the forts built for the hiders ended (metrics.csv's door_fort_ columns), and with
+    curriculum.door_cubes, how often the hiders closed the forts left to finish and how far
+    back their cubes started (door_cube_, cube_gap_farthest, cube_reach_share). A run in which
     more than 95% of the episodes began from the forts and the curriculum's other states (with
     door_forts=1.0, only each world's first episode and the worlds where no fort could be
     arranged start their own way) has that panel alone."""
@@ -1086,6 +1088,13 @@ def plot_run(run_path, out=None):
             series += [("ramp_gap_farthest", "farthest ramp gap drawn (m)"),
                        ("ramp_reach_share", "climbed in from there (ramp_reach's window)")]
         panels.append(("forts built for them", series))
+    if np.isfinite(column("cube_gap_farthest")).any():  # a run with curriculum.door_cubes
+        series = [("door_cube_hiders_sealed_prep", "hiders sealed off when preparation ended"),
+                  ("door_cube_hiders_sealed", "... at the end"),
+                  ("cube_gap_farthest", "farthest cube gap drawn (m)")]
+        if np.isfinite(column("cube_reach_share")).any():  # ... and curriculum.cube_reach
+            series.append(("cube_reach_share", "closed from there (cube_reach's window)"))
+        panels.append(("forts left to finish", series))
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)

@@ -271,6 +271,20 @@ def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(
     assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * panels
 
 
+def test_the_plot_of_a_run_with_forts_left_to_finish_adds_a_panel_for_them(tmp_path):
+    """As above, with the door_cube_ columns (curriculum.door_cubes): one panel more, 6 x 240
+    pixels, whose lines are the two seal shares, the farthest gap and cube_reach's share."""
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
+              "door_cube_hiders_sealed_prep", "door_cube_hiders_sealed", "cube_gap_farthest",
+              "cube_reach_share"]
+    with open(tmp_path / "metrics.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for u in range(3):
+            writer.writerow([u, 100 * u, 0.1, 10, 3, 0.5, 0.25, 0.4, 0.1])
+    assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * 6
+
+
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no episode ended: NaN
 def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
     paths = []
