@@ -96,6 +96,8 @@ class CurriculumConfig:
     cube_reach: float = 0.0  # ours (`CubeReach`): the share of those forts that the hiders
     # must close (sealed off when preparation ends) from the farthest gap before every gap
     # moves one cell back; 0 (the default) keeps `cube_gap`
+    hiders_behind: bool = False  # in those forts the hiders start side by side just behind the
+    # cube, facing the door (env.close_doors' `hiders_behind`): the push is one step forward
 
 
 def check_curriculum(config):
@@ -221,7 +223,9 @@ class StartStates:
         restarted = len(env.close_doors(ended[(draws >= share) & (draws < share + forts)])
                         ) if forts else 0
         to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
-        restarted += len(env.close_doors(ended[to_finish], set_back=True)) if cubes else 0
+        restarted += len(env.close_doors(ended[to_finish], set_back=True,
+                                         hiders_behind=self.config.hiders_behind)
+                         ) if cubes else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn

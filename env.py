@@ -923,13 +923,37 @@ def check_door_forts(p):
     return p
 
 
-def overlaps_cube(world, w, cube, spot):
-    """True if a body of world w other than `cube` (its bounding circle) reaches into the square
-    of a cube at `spot`, grown by 5 cm: moving the cube there would wedge them together."""
-    reach = CUBE_HALF[0] + 0.05 + np.linalg.norm(world.half[w], axis=-1)  # [B]
+def overlaps_cube(world, w, skip, spot, half=CUBE_HALF[0]):
+    """True if a body of world w other than those in `skip` (its bounding circle) reaches into
+    the square of half-width `half` (a cube's by default) at `spot`, grown by 5 cm: moving a
+    body there would wedge them together."""
+    reach = half + 0.05 + np.linalg.norm(world.half[w], axis=-1)  # [B]
     near = np.all(np.abs(world.pos[w] - spot) < reach[:, None], axis=-1)
-    near[cube] = False
+    near[skip] = False
     return bool(np.any(near & (world.kind[w] != EMPTY)))
+
+
+BEHIND = CUBE_HALF[0] + physics.Physics().agent_radius + 0.05  # m from a cube's centre to a
+# hider standing just behind it: the cube's half width, the agent's radius, 5 cm of air
+SIDE_BY_SIDE = 0.32  # m between the centres of hiders standing together (each 0.3 m wide)
+
+
+def spots_behind(spot, axis, n):
+    """Where n hiders stand side by side just behind a cube at `spot` that closes a door of
+    wall `axis` from inside ([n, 2]), and their heading (rad): toward the door, so that a step
+    forward pushes the cube home."""
+    inward, along = ((1.0, 0.0), (0.0, 1.0)) if axis == 0 else ((0.0, -1.0), (1.0, 0.0))
+    offsets = (np.arange(n) - (n - 1) / 2) * SIDE_BY_SIDE  # [n] across the door
+    spots = spot + BEHIND * np.array(inward) + offsets[:, None] * np.array(along)
+    return spots, math.atan2(-inward[1], -inward[0])
+
+
+def in_room(spots, arena, radius):
+    """bool: every spot [n, 2] holds an agent of `radius` clear of the quadrant room's walls."""
+    inner = physics.WALL_THICKNESS / 2 + radius
+    x, y = spots[:, 0], spots[:, 1]
+    return bool(np.all((x >= arena / 2 + inner) & (x <= arena - inner)
+                       & (y >= inner) & (y <= arena / 2 - inner)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1179,7 +1203,7 @@ class HideAndSeek:
         self.start_episodes(worlds)
         self.replayed[worlds] = True
 
-    def close_doors(self, worlds, tries=8, set_back=False):
+    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False):
         """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
         then the room's cubes (in slot order, one per door) set flush against its doors from
         inside and locked by the hiders, who start in the room. Where a cube's place would
@@ -1190,7 +1214,11 @@ class HideAndSeek:
         With `set_back`, the fort is left to finish: each world draws k from `cube_gaps` (low,
         high, in cells) and its cubes stand k cells (0.2 m) straight back from their doors into
         the room, unlocked, so the hiders must push them home and lock them; those episodes are
-        marked `door_cube` instead, with `cube_gap` k * CELL. Returns the worlds arranged."""
+        marked `door_cube` instead, with `cube_gap` k * CELL. With `hiders_behind` as well, the
+        hiders start side by side just behind the first door's cube, facing the door
+        (`spots_behind`): the push is one step forward. A world where they would not fit in the
+        room (the cube 11 cells back) or would touch another body is drawn again, as above.
+        Returns the worlds arranged."""
         p = check_door_forts(self.preset)
         s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
         low, high = self.cube_gaps
@@ -1204,13 +1232,18 @@ class HideAndSeek:
                 spots = fort_positions(find_doors(s.walls[w], s.wall_height[w]), p.arena,
                                        back=gap * CELL)
                 cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
+                hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
+                moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
                 for cube, spot in zip(cubes, spots):
-                    if overlaps_cube(s, w, cube, spot):
+                    if overlaps_cube(s, w, np.r_[cube, moved], spot):
                         conflicts.append(w)
                         break
                     s.pos[w, cube], s.angle[w, cube] = spot, 0.0
                     s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
                 else:
+                    if hiders_behind and not self.stand_behind(w, cubes[0], hiders):
+                        conflicts.append(w)
+                        continue
                     arranged.append((w, gap))
             pending = np.array(conflicts, np.int64)
         done = np.array([w for w, _ in arranged], np.int64)
@@ -1223,6 +1256,22 @@ class HideAndSeek:
             else:
                 self.door_fort[done] = True
         return done
+
+    def stand_behind(self, w, cube, hiders):
+        """Move world w's hiders just behind `cube`, which closes (or will close) the door
+        whose fort spot is nearest it; False, nothing moved, where they would leave the room or
+        touch a body other than the cube."""
+        s, arena = self.world, self.preset.arena
+        doors = find_doors(s.walls[w], s.wall_height[w])
+        flush = fort_positions(doors, arena)  # [D, 2], the spots of cubes flush with the doors
+        door = int(np.argmin(np.linalg.norm(flush - s.pos[w, cube], axis=1)))
+        spots, heading = spots_behind(s.pos[w, cube], doors[door][2], len(hiders))
+        radius = physics.Physics().agent_radius
+        if not in_room(spots, arena, radius) or any(
+                overlaps_cube(s, w, np.r_[cube, hiders], spot, half=radius) for spot in spots):
+            return False
+        s.pos[w, hiders], s.angle[w, hiders] = spots, heading
+        return True
 
     def set_cube_gaps(self, low, high):
         """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its

@@ -895,7 +895,7 @@ def format_time(seconds):
 
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
-                  door_forts=False, ramp_gaps=None, cube_gaps=None):
+                  door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -903,7 +903,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
     as curriculum.ramp_reach moves it in training) instead of the game's own gaps; with
     `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
-    doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes). `ppo`
+    doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
+    `hiders_behind` the hiders just behind it (curriculum.hiders_behind). `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
@@ -914,11 +915,15 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_forts and cube_gaps is not None:
         raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
                          f"{tuple(cube_gaps)}), not both")
+    if hiders_behind and cube_gaps is None:
+        raise ValueError("hiders_behind places the hiders behind the cube of a fort left to "
+                         "finish: it needs cube_gaps (--cube-gaps LOW HIGH)")
     obs, n = env.reset(), n_worlds * env.n_agents
     if cube_gaps is not None:
         env.set_cube_gaps(*cube_gaps)
     if door_forts or cube_gaps is not None:
-        env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None)
+        env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
+                        hiders_behind=hiders_behind)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -946,7 +951,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
 
 
 def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
-                    door_forts=False, ramp_gaps=None, cube_gaps=None):
+                    door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
 
@@ -954,7 +959,8 @@ def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=No
         frames.append(tile([env.render(w) for w in range(n_worlds)]))
 
     play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
-                  door_forts=door_forts, ramp_gaps=ramp_gaps, cube_gaps=cube_gaps)
+                  door_forts=door_forts, ramp_gaps=ramp_gaps, cube_gaps=cube_gaps,
+                  hiders_behind=hiders_behind)
     write_gif(out, frames)
     return out
 
@@ -978,7 +984,7 @@ def fort_outcomes(episodes):
 
 
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
-             cube_gaps=None):
+             cube_gaps=None, hiders_behind=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
@@ -993,7 +999,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     none did); then `climbs_by_ramp_gap` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
-                             cube_gaps=cube_gaps)
+                             cube_gaps=cube_gaps, hiders_behind=hiders_behind)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
     if door_forts:
@@ -1397,6 +1403,8 @@ def build_parser():
                              "HIGH"), help="every episode from a fort left to finish: the "
                              "room's cube LOW..HIGH cells (0.2 m) straight back from its "
                              "doorway, unlocked, the hiders inside (0 0: flush, not locked)")
+        command.add_argument("--hiders-behind", action="store_true", help="with --cube-gaps: "
+                             "the hiders start just behind the cube, facing the door")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1432,7 +1440,7 @@ def main(argv=None):
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
                               args.seed, args.sample, ppo=trainer.ppo,
                               door_forts=args.door_forts, ramp_gaps=args.ramp_gaps,
-                              cube_gaps=args.cube_gaps)
+                              cube_gaps=args.cube_gaps, hiders_behind=args.hiders_behind)
         print(f"wrote {out}")
         return out
     if args.command == "eval":
@@ -1440,7 +1448,7 @@ def main(argv=None):
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
         result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts,
-                          args.ramp_gaps, args.cube_gaps)
+                          args.ramp_gaps, args.cube_gaps, args.hiders_behind)
         for key, value in result.items():
             print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result

@@ -620,3 +620,58 @@ def test_eval_from_forts_left_to_finish_counts_them():
     result = sp.evaluate(trainer, 8, cube_gaps=(0, 0))
     assert result["door_cube_episodes"] >= 7
     assert result["hiders_sealed_prep"] >= 0.75  # flush against the door, even untrained
+
+
+def test_hiders_behind_stand_side_by_side_just_behind_the_cube_facing_the_door():
+    env = game.HideAndSeek("ramp-room", 48, seed=4)
+    env.set_cube_gaps(2, 2)
+    arranged = env.close_doors(np.arange(48), set_back=True, hiders_behind=True)
+    assert len(arranged) >= 40
+    cube, hiders = env.n_agents, [0, 1]  # ramp-room: hider slots first, then the seeker
+    for w in arranged:
+        (_, _, axis), = doors_of(env, w)
+        cx, cy = env.world.pos[w, cube]
+        for h in hiders:
+            x, y = env.world.pos[w, h]
+            # by hand: 0.25 m half cube + 0.15 m radius + 5 cm behind it, deeper in the room,
+            # 0.16 m either side of its centre line, and facing the door (-x or +y)
+            if axis == 0:
+                assert x - cx == pytest.approx(0.45) and abs(y - cy) == pytest.approx(0.16)
+                assert np.cos(env.world.angle[w, h]) == pytest.approx(-1.0)
+            else:
+                assert cy - y == pytest.approx(0.45) and abs(x - cx) == pytest.approx(0.16)
+                assert np.sin(env.world.angle[w, h]) == pytest.approx(1.0)
+        a, b = env.world.pos[w, hiders]
+        assert np.linalg.norm(a - b) == pytest.approx(0.32)  # 2 cm between two 0.3 m agents
+
+
+def test_hiders_behind_touch_no_body_at_rest():
+    """At rest, with nothing pushed, nothing moves in one step: no overlap to push apart."""
+    env = game.HideAndSeek("ramp-room", 48, seed=5)
+    env.set_cube_gaps(0, 4)
+    arranged = env.close_doors(np.arange(48), set_back=True, hiders_behind=True)
+    before = env.world.pos[arranged].copy()
+    env.step(np.tile(np.array([5, 5, 5, 0, 0]), (48, env.n_agents, 1)))  # no push, no lock
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+
+
+def test_a_step_forward_from_behind_the_cube_pushes_it_home():
+    """Gap 2 (0.4 m back) leaves a way in; hiders that walk toward the door for the whole
+    preparation phase push the cube into the doorway and are sealed in."""
+    env = game.HideAndSeek("ramp-room", 32, seed=6)
+    env.set_cube_gaps(2, 2)
+    arranged = env.close_doors(np.arange(32), set_back=True, hiders_behind=True)
+    assert not env.sealed_off(arranged).any()
+    for _ in range(10):
+        actions = np.tile(np.array([5, 5, 5, 0, 0]), (32, env.n_agents, 1))
+        for w in arranged:
+            (_, _, axis), = doors_of(env, w)
+            actions[w, :2, :2] = (0, 5) if axis == 0 else (5, 10)  # bins: -x, or +y, full force
+        env.step(actions)
+    assert env.sealed_off(arranged).mean() >= 0.9
+
+
+def test_hiders_behind_need_forts_left_to_finish_in_eval():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    with pytest.raises(ValueError, match="needs cube_gaps"):
+        sp.evaluate(trainer, 2, hiders_behind=True)
