@@ -92,7 +92,8 @@ class CurriculumConfig:
     # finish (env.close_doors with set_back: the cube `cube_gap` cells or fewer back from the
     # doorway, unlocked, the hiders in the room); ours. share + door_forts + door_cubes <= 1
     cube_gap: int = 2  # the farthest such a cube starts back, in cells (0.2 m); each episode
-    # draws one of the 3 gaps up to it (cube_gap - 2 .. cube_gap, none below 0)
+    # draws one of the gaps from cube_gap - cube_spread to cube_gap (none below 0)
+    cube_spread: int = 2  # how many nearer gaps are drawn too; 0: the farthest alone
     cube_reach: float = 0.0  # ours (`CubeReach`): the share of those forts that the hiders
     # must close (sealed off when preparation ends) from the farthest gap before every gap
     # moves one cell back; 0 (the default) keeps `cube_gap`
@@ -113,8 +114,10 @@ def check_curriculum(config):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
                              f"{getattr(config, name)}")
-    if config.cube_gap < 0:
-        raise ValueError(f"curriculum.cube_gap is a number of cells >= 0, got {config.cube_gap}")
+    for name in ("cube_gap", "cube_spread"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"curriculum.{name} is a number of cells >= 0, got "
+                             f"{getattr(config, name)}")
     for name in ("capacity", "offers", "reach_window"):
         if getattr(config, name) < 1:
             raise ValueError(f"curriculum.{name} must be >= 1, got {getattr(config, name)}")
@@ -350,8 +353,8 @@ class CubeReach(Reach):
 
 def first_cube_gaps(config):
     """The gaps (low, high) in cells a run's forts left to finish start from: `cube_gap` and
-    the two below it."""
-    return max(0, config.cube_gap - 2), config.cube_gap
+    the `cube_spread` below it."""
+    return max(0, config.cube_gap - config.cube_spread), config.cube_gap
 
 
 def check_reach(config, preset):

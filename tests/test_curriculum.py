@@ -675,3 +675,12 @@ def test_hiders_behind_need_forts_left_to_finish_in_eval():
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
     with pytest.raises(ValueError, match="needs cube_gaps"):
         sp.evaluate(trainer, 2, hiders_behind=True)
+
+
+def test_a_cube_spread_of_0_draws_the_farthest_gap_alone():
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=2", "curriculum.door_cubes=0.5", "curriculum.cube_gap=4",
+        "curriculum.cube_spread=0"])
+    assert sp.Trainer(config, "cpu").envs[0].cube_gaps == (4, 4)
+    with pytest.raises(ValueError, match="cube_spread is a number of cells >= 0, got -1"):
+        sp.apply_overrides(config, ["curriculum.cube_spread=-1"])
