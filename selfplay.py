@@ -1163,6 +1163,8 @@ COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in
                   ("hiders sealed off at the end", "door_fort_hiders_sealed"),
                   ("highest a seeker stood (m)", "door_fort_max_seeker_height"),
                   ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # curriculum.ramp_reach
+COMPARED_CUBES = (("forts left to finish closed", "door_cube_hiders_sealed_prep"),
+                  ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes
 
 
 def comparison_figure(run_paths, width=50):
@@ -1170,8 +1172,9 @@ def comparison_figure(run_paths, width=50):
     over `width` updates), against each run's own world-steps (a run started with --init counts
     from 0). The statistics are COMPARED, those of the game's own starts; where every run began
     nearly all its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS,
-    how those ended, instead (its last panel only if some run moved the ramp's gaps). Returns
-    the matplotlib figure."""
+    how those ended, instead (its last panel only if some run moved the ramp's gaps); where
+    every run began some from forts left to finish (curriculum.door_cubes), COMPARED_CUBES
+    too. Returns the matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1182,6 +1185,8 @@ def comparison_figure(run_paths, width=50):
     if all(from_forts(column) for _, _, column in runs):
         compared = [(title, key) for title, key in COMPARED_FORTS
                     if any(np.isfinite(column(key)).any() for _, _, column in runs)]
+    if all(np.isfinite(column("cube_gap_farthest")).any() for _, _, column in runs):
+        compared = list(compared) + list(COMPARED_CUBES)
     fig, axes = plt.subplots(len(compared), 1, figsize=(8, 2 * len(compared)), sharex=True,
                              squeeze=False)
     axes = axes[:, 0]

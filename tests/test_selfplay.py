@@ -341,6 +341,23 @@ def test_comparing_runs_from_forts_draws_how_the_forts_ended(gaps, tmp_path):
     assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED]
 
 
+def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
+    """Two short runs with curriculum.door_cubes: the own starts' panels, then how often the
+    forts left to finish were closed and the farthest cube gap, each line the run's own."""
+    paths = []
+    for seed in (0, 1):
+        paths.append(str(tmp_path / f"run-{seed}"))
+        config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+            "n_worlds=4", "rollout_steps=80", "total_steps=640", f"seed={seed}",
+            "curriculum.door_cubes=0.5"])
+        sp.train(sp.Trainer(config, "cpu"), sp.RunFolder(paths[-1]), write_gif=False,
+                 quiet=True)
+    fig = sp.comparison_figure(paths, width=1)
+    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in
+                                                    sp.COMPARED + sp.COMPARED_CUBES]
+    np.testing.assert_allclose(fig.axes[-1].lines[1].get_ydata(), [0.4, 0.4])  # cube_gap 2
+
+
 @pytest.mark.parametrize("other_game,door_forts", [(None, False), ("ramp-room", False),
                                                   ("ramp-room", True)])
 def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts, tmp_path):
