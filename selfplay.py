@@ -1163,7 +1163,8 @@ COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in
                   ("hiders sealed off at the end", "door_fort_hiders_sealed"),
                   ("highest a seeker stood (m)", "door_fort_max_seeker_height"),
                   ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # curriculum.ramp_reach
-COMPARED_CUBES = (("forts left to finish closed", "door_cube_hiders_sealed_prep"),
+COMPARED_CUBES = (("closed from the farthest gap", "cube_reach_share"),  # cube_reach's window
+                  ("forts left to finish closed", "door_cube_hiders_sealed_prep"),  # every gap
                   ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes
 
 
