@@ -485,11 +485,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record[key] = (float(np.mean(ended[key][own])) if own.any() and key in ended
                        else math.nan)
     if trainer.config.curriculum.door_forts > 0:  # how the forts built for them ended
-        forts = ended["door_fort"] if n_ended else np.zeros(0, bool)
-        record["episodes_door_fort"] = int(forts.sum())
-        for key in ("hiders_sealed", "max_seeker_height", "hider_return"):
-            record["door_fort_" + key] = (float(np.mean(ended[key][forts])) if forts.any()
-                                          else math.nan)
+        forts = begun_so(record, ended, n_ended, "door_fort",
+                         ("hiders_sealed", "max_seeker_height", "hider_return"))
         record["door_fort_seekers_climbed_in"] = (float(np.mean(climbed_in(ended)[forts]))
                                                   if forts.any() else math.nan)
         record["door_fort_seekers_climbed_in_far"] = mean_where_defined(
@@ -498,16 +495,24 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["ramp_gap_farthest"] = round(trainer.envs[0].rules.ramp_gap_max * game.CELL, 3)
         record["ramp_reach_share"] = trainer.reach.share()  # climbs from there, before this update
     if trainer.config.curriculum.door_cubes > 0:  # how the forts left to finish ended
-        cubes = ended["door_cube"] if n_ended else np.zeros(0, bool)
-        record["episodes_door_cube"] = int(cubes.sum())
-        for key in ("hiders_sealed_prep", "hiders_sealed", "hider_return"):
-            record["door_cube_" + key] = (float(np.mean(ended[key][cubes])) if cubes.any()
-                                          else math.nan)
+        begun_so(record, ended, n_ended, "door_cube",
+                 ("hiders_sealed_prep", "hiders_sealed", "hider_return"))
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
+
+
+def begun_so(record, ended, n_ended, flag, keys):
+    """Into `record`: how many of the ended episodes began as `flag` says (env.py's door_fort or
+    door_cube), as episodes_FLAG, and the mean of each statistic in `keys` over them, as
+    FLAG_key (NaN where none ended). Returns those episodes' mask."""
+    group = ended[flag] if n_ended else np.zeros(0, bool)
+    record[f"episodes_{flag}"] = int(group.sum())
+    for key in keys:
+        record[f"{flag}_{key}"] = float(np.mean(ended[key][group])) if group.any() else math.nan
+    return group
 
 
 # The paper recognised its stages from these statistics and from watching episodes (facts 6.4).
