@@ -222,7 +222,7 @@ class StartStates:
         share, forts, cubes = self.config.share, self.config.door_forts, self.config.door_cubes
         if not len(ended) or (not len(self) and not forts and not cubes):
             return 0
-        draws = self.rng.random(len(ended))  # [n] one draw per world: buffer, fort, or own start
+        draws = self.rng.random(len(ended))  # [n] one per world: buffer, fort, fort to finish, own
         restarted = len(env.close_doors(ended[(draws >= share) & (draws < share + forts)])
                         ) if forts else 0
         to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
