@@ -357,11 +357,14 @@ def first_cube_gaps(config):
     return max(0, config.cube_gap - config.cube_spread), config.cube_gap
 
 
-def check_reach(config, preset):
-    """`ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp
-    that starts facing the room's wall (it moves that ramp's gap); `door_cubes` needs a game
-    whose hiders start in the room, `cube_gap` a gap that fits in it, and `cube_reach` forts
-    left to finish: a clear error otherwise."""
+def check_starts(config, preset):
+    """The curriculum's starts against the game: `door_forts` and `door_cubes` need a game
+    whose hiders start in the room (env.check_door_forts), `cube_gap` a gap that fits in it;
+    `ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp that
+    starts facing the room's wall (it moves that ramp's gap), `cube_reach` forts left to
+    finish: a clear error otherwise, before any episode starts."""
+    if config.door_forts > 0 or config.door_cubes > 0:
+        game.check_door_forts(preset)
     if config.ramp_reach > 0 and config.door_forts <= 0:
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} counts climbs into the "
                          f"forts built for the hiders: it needs curriculum.door_forts > 0, got "
@@ -374,12 +377,10 @@ def check_reach(config, preset):
         raise ValueError(f"curriculum.cube_reach={config.cube_reach} counts the forts left to "
                          f"finish that the hiders closed: it needs curriculum.door_cubes > 0, "
                          f"got {config.door_cubes}")
-    if config.door_cubes > 0:
-        game.check_door_forts(preset)
-        if config.cube_gap > game.most_cube_gap(preset):
-            raise ValueError(f"curriculum.cube_gap={config.cube_gap} cells does not fit in the "
-                             f"room of {preset.name!r}: expected at most "
-                             f"{game.most_cube_gap(preset)}")
+    if config.door_cubes > 0 and config.cube_gap > game.most_cube_gap(preset):
+        raise ValueError(f"curriculum.cube_gap={config.cube_gap} cells does not fit in the "
+                         f"room of {preset.name!r}: expected at most "
+                         f"{game.most_cube_gap(preset)}")
 
 
 def main():

@@ -19,7 +19,8 @@ Reading order
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
-       a seeker still walk to a hider?) and doors (4c, a fort already built, as a start state).
+       a seeker still walk to a hider?) and doors (4c, a fort already built or left to finish,
+       as a start state).
     5. `HideAndSeek`: the batched env; `step()` is its table of contents.
     6. `parallel_env`: one world as a PettingZoo ParallelEnv.
     7. Rendering (vision cones, a progress bar, a 3 x 5 pixel font), the demo, the benchmark.
@@ -923,7 +924,7 @@ def check_door_forts(p):
     return p
 
 
-def overlaps_cube(world, w, skip, spot, half=CUBE_HALF[0]):
+def overlaps_square(world, w, skip, spot, half=CUBE_HALF[0]):
     """True if a body of world w other than those in `skip` (its bounding circle) reaches into
     the square of half-width `half` (a cube's by default) at `spot`, grown by 5 cm: moving a
     body there would wedge them together."""
@@ -1229,19 +1230,20 @@ class HideAndSeek:
             conflicts = []
             for w in pending:
                 gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
-                spots = fort_positions(find_doors(s.walls[w], s.wall_height[w]), p.arena,
-                                       back=gap * CELL)
+                doors = find_doors(s.walls[w], s.wall_height[w])
+                spots = fort_positions(doors, p.arena, back=gap * CELL)
                 cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
                 hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
                 moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
                 for cube, spot in zip(cubes, spots):
-                    if overlaps_cube(s, w, np.r_[cube, moved], spot):
+                    if overlaps_square(s, w, np.r_[cube, moved], spot):
                         conflicts.append(w)
                         break
                     s.pos[w, cube], s.angle[w, cube] = spot, 0.0
                     s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
                 else:
-                    if hiders_behind and not self.stand_behind(w, cubes[0], hiders):
+                    if hiders_behind and not self.stand_behind(w, cubes[0], doors[0][2],
+                                                               hiders):
                         conflicts.append(w)
                         continue
                     arranged.append((w, gap))
@@ -1257,18 +1259,15 @@ class HideAndSeek:
                 self.door_fort[done] = True
         return done
 
-    def stand_behind(self, w, cube, hiders):
-        """Move world w's hiders just behind `cube`, which closes (or will close) the door
-        whose fort spot is nearest it; False, nothing moved, where they would leave the room or
-        touch a body other than the cube."""
+    def stand_behind(self, w, cube, axis, hiders):
+        """Move world w's hiders just behind `cube`, which closes (or will close) a door of
+        wall `axis` (find_doors' 0 or 1); False, nothing moved, where they would leave the room
+        or touch a body other than the cube."""
         s, arena = self.world, self.preset.arena
-        doors = find_doors(s.walls[w], s.wall_height[w])
-        flush = fort_positions(doors, arena)  # [D, 2], the spots of cubes flush with the doors
-        door = int(np.argmin(np.linalg.norm(flush - s.pos[w, cube], axis=1)))
-        spots, heading = spots_behind(s.pos[w, cube], doors[door][2], len(hiders))
+        spots, heading = spots_behind(s.pos[w, cube], axis, len(hiders))
         radius = physics.Physics().agent_radius
         if not in_room(spots, arena, radius) or any(
-                overlaps_cube(s, w, np.r_[cube, hiders], spot, half=radius) for spot in spots):
+                overlaps_square(s, w, np.r_[cube, hiders], spot, half=radius) for spot in spots):
             return False
         s.pos[w, hiders], s.angle[w, hiders] = spots, heading
         return True

@@ -63,7 +63,7 @@ import torch
 import env as game
 from attention import ActorCritic, NetworkSizes
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
-                        check_reach, first_cube_gaps)
+                        check_starts, first_cube_gaps)
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
 
@@ -244,9 +244,7 @@ class Trainer:
         prep_fraction = game.get_preset(config.game).prep_fraction
         self.stages = StageTracker(config.stage_window, prep_fraction)
         starts = config.curriculum
-        if starts.door_forts > 0:
-            game.check_door_forts(game.get_preset(config.game))  # an error now, not mid-run
-        check_reach(starts, game.get_preset(config.game))
+        check_starts(starts, game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(starts, self.rows, A, config.seed)
                            if starts.share > 0 or starts.door_forts > 0 or starts.door_cubes > 0
                            else None)  # curriculum.py
@@ -277,15 +275,13 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         new_stages = trainer.stages.update(record)  # 4. track the stages
         run.append_metrics(record)
         progress.show(record, trainer.stages.current())
-        if trainer.reach is not None and ended:  # 4b. move the ramp's gaps out (curriculum.py)
-            moved = trainer.reach.update(trainer.envs, ended, climbed_in(ended))
+        for body, reach, hits in (("ramp", trainer.reach, climbed_in),  # 4b. move the gaps
+                                  ("cube", trainer.cube_reach,  # (curriculum.py)
+                                   lambda episodes: episodes["hiders_sealed_prep"])):
+            moved = (reach.update(trainer.envs, ended, hits(ended)) if reach is not None and ended
+                     else None)
             if moved:
-                progress.note(f"ramp gaps now {moved[0] * game.CELL:.1f}-"
-                              f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
-        if trainer.cube_reach is not None and ended:  # ... and the cube's back
-            moved = trainer.cube_reach.update(trainer.envs, ended, ended["hiders_sealed_prep"])
-            if moved:
-                progress.note(f"cube gaps now {moved[0] * game.CELL:.1f}-"
+                progress.note(f"{body} gaps now {moved[0] * game.CELL:.1f}-"
                               f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
         for stage in new_stages:  # a stage's checkpoint is kept: the policy that showed it
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
