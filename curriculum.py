@@ -73,7 +73,7 @@ class CurriculumConfig:
 
     share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
     # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record.
-    # The curriculum is on when share or door_forts is above 0
+    # The curriculum is on when share, door_forts or door_cubes is above 0
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over

@@ -89,7 +89,8 @@ class TrainConfig:
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # off unless share > 0
+    # the start-state curriculum: off unless share, door_forts or door_cubes > 0
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
 def small_network():
