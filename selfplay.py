@@ -985,6 +985,26 @@ def fort_outcomes(episodes):
     return result
 
 
+STILL = 0.05  # m: a cube that moved less than this in preparation was left where it stood
+
+
+def cube_outcomes(episodes):
+    """What the hiders did with the cube of a fort left to finish, in the episodes begun from
+    one (`door_cube`), as shares of them that add up to 1: closed the door (`cube_closed`:
+    sealed off when preparation ended), moved the cube STILL or more but left the door open
+    (`cube_moved_open`), left it where it stood and locked it there (`cube_still_locked`) or
+    left it alone (`cube_still`). NaN where no episode began from such a fort."""
+    begun = episodes["door_cube"].astype(bool)
+    closed = episodes["hiders_sealed_prep"][begun] > 0
+    still = episodes["max_box_move_prep"][begun] < STILL
+    locked = episodes["num_box_lock_prep"][begun] > 0
+    groups = {"cube_closed": closed, "cube_moved_open": ~closed & ~still,
+              "cube_still_locked": ~closed & still & locked,
+              "cube_still": ~closed & still & ~locked}
+    return {name: float(group.mean()) if begun.any() else math.nan
+            for name, group in groups.items()}
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
              cube_gaps=None, hiders_behind=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
@@ -992,7 +1012,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
     with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
     in play_episodes; with `cube_gaps`, from forts left to finish ("door_cube_episodes" of
-    them; then `hiders_sealed_prep` is the share the hiders closed). Rewards are per
+    them; then `hiders_sealed_prep` is the share the hiders closed, and `cube_outcomes` says
+    what they did with the cube). Rewards are per
     agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
     share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
     `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
@@ -1008,6 +1029,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
         result["door_fort_episodes"] = int(episodes["door_fort"].sum())
     if cube_gaps is not None:
         result["door_cube_episodes"] = int(episodes["door_cube"].sum())
+        result |= cube_outcomes(episodes)
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()

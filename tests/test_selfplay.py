@@ -198,6 +198,44 @@ def test_fort_outcomes_split_the_episodes_as_a_plain_loop_does():
     assert result["forts_late"] == 0.0 and sum(result[f"forts_{n}"] for n in sp.FORT_OUTCOMES) == 1
 
 
+def test_cube_outcomes_split_the_forts_left_to_finish_as_a_plain_loop_does():
+    rng = np.random.default_rng(1)
+    n = 60
+    episodes = {"door_cube": rng.integers(0, 2, n), "hiders_sealed_prep": rng.integers(0, 2, n),
+                "max_box_move_prep": rng.choice([0.0, 0.03, 0.05, 0.3], n),
+                "num_box_lock_prep": rng.integers(0, 2, n)}
+    counts = dict.fromkeys(("cube_closed", "cube_moved_open", "cube_still_locked",
+                            "cube_still"), 0)
+    begun = 0
+    for cube, sealed, moved, locks in zip(*episodes.values()):
+        if not cube:
+            continue
+        begun += 1
+        if sealed:
+            counts["cube_closed"] += 1
+        elif moved >= 0.05:
+            counts["cube_moved_open"] += 1
+        else:
+            counts["cube_still_locked" if locks else "cube_still"] += 1
+    result = sp.cube_outcomes(episodes)
+    assert result == pytest.approx({name: count / begun for name, count in counts.items()})
+
+
+def test_cube_outcomes_are_nan_without_a_fort_left_to_finish():
+    episodes = {"door_cube": np.zeros(3, bool), "hiders_sealed_prep": np.ones(3),
+                "max_box_move_prep": np.zeros(3), "num_box_lock_prep": np.zeros(3)}
+    assert all(math.isnan(v) for v in sp.cube_outcomes(episodes).values())
+
+
+def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=4"])
+    result = sp.evaluate(sp.Trainer(config, "cpu"), n_worlds=6, sample=True, cube_gaps=(2, 2))
+    shares = [result[name] for name in ("cube_closed", "cube_moved_open", "cube_still_locked",
+                                        "cube_still")]
+    assert result["door_cube_episodes"] == 6 and sum(shares) == pytest.approx(1.0)
+    assert result["cube_closed"] == result["hiders_sealed_prep"]  # every episode is such a fort
+
+
 def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch):
     """Four crafted episodes: up 0.5 m and in the room; up only; in the room only; neither."""
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
