@@ -1192,12 +1192,14 @@ COMPARED_CUBES = (("closed from the farthest gap", "cube_reach_share"),  # cube_
                   ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes
 
 
-def comparison_figure(run_paths, width=50):
+def comparison_figure(run_paths, width=50, lineage=False):
     """Several runs side by side: one panel per statistic, one line per run (a moving average
     over `width` updates), against each run's own world-steps (a run started with --init counts
-    from 0). The statistics are COMPARED, those of the game's own starts; where every run began
-    nearly all its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS,
-    how those ended, instead (its last panel only if some run moved the ramp's gaps); where
+    from 0), or with `lineage` against its lineage's (origin.json's world-steps before it added,
+    so that runs branched from one another line up where they left their source). The
+    statistics are COMPARED, those of the game's own starts; where every run began nearly all
+    its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS, how those
+    ended, instead (its last panel only if some run moved the ramp's gaps); where
     every run began some from forts left to finish (curriculum.door_cubes), COMPARED_CUBES
     too. Returns the matplotlib figure."""
     import matplotlib
@@ -1206,6 +1208,9 @@ def comparison_figure(run_paths, width=50):
     import matplotlib.pyplot as plt
 
     runs = [(os.path.basename(os.path.normpath(path)), *run_columns(path)) for path in run_paths]
+    if lineage:  # each run's steps moved on by what came before it
+        runs = [(name, steps + (read_origin(path) or {"steps": 0})["steps"], column)
+                for path, (name, steps, column) in zip(run_paths, runs)]
     compared = COMPARED
     if all(from_forts(column) for _, _, column in runs):
         compared = [(title, key) for title, key in COMPARED_FORTS
@@ -1220,18 +1225,19 @@ def comparison_figure(run_paths, width=50):
             ax.plot(steps, smooth(column(key), width), label=name)
         ax.set_ylabel(title, fontsize=8)
     axes[0].legend(fontsize=8, loc="best")
-    axes[-1].set_xlabel("world-steps of each run")
+    axes[-1].set_xlabel("world-steps of each run's lineage" if lineage
+                        else "world-steps of each run")
     fig.suptitle(f"{len(runs)} runs, moving averages of {width} updates",  # the legend names them
                  fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def compare_runs(run_paths, out="compare.png", width=50):
-    """`plot RUN RUN ...`: comparison_figure written as a PNG."""
+def compare_runs(run_paths, out="compare.png", width=50, lineage=False):
+    """`plot RUN RUN ... [--lineage]`: comparison_figure written as a PNG."""
     import matplotlib.pyplot as plt
 
-    fig = comparison_figure(run_paths, width)
+    fig = comparison_figure(run_paths, width, lineage)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
@@ -1439,6 +1445,9 @@ def build_parser():
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", default=None)
+    p.add_argument("--lineage", action="store_true",
+                   help="of several runs: against the world-steps of each one's lineage "
+                   "(origin.json's added), so that branches line up with their source")
     g = sub.add_parser("stages", help="read a finished run's stages again from its metrics.csv "
                        "with the current tracker, and rewrite its stages.json (not while it "
                        "trains: training rewrites that file)")
@@ -1486,7 +1495,8 @@ def main(argv=None):
         if len(args.runs) == 1:
             print(f"wrote {plot_run(args.runs[0], args.out)}")
         else:
-            print(f"wrote {compare_runs(args.runs, args.out or 'compare.png')}")
+            out = compare_runs(args.runs, args.out or "compare.png", lineage=args.lineage)
+            print(f"wrote {out}")
         return None
     if args.command == "stages":
         stages = replay_stages(args.run)

@@ -379,6 +379,21 @@ def test_comparing_runs_from_forts_draws_how_the_forts_ended(gaps, tmp_path):
     assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED]
 
 
+def test_comparing_runs_by_lineage_moves_each_run_on_by_the_steps_before_it(tmp_path):
+    """Two hand-written runs, one with an origin.json of 1,000 world-steps before it: with
+    `lineage` its line starts at 1,000 + its own steps, the other's where it was."""
+    paths = [write_fort_metrics(tmp_path / "source"), write_fort_metrics(tmp_path / "branch")]
+    with open(tmp_path / "branch" / "origin.json", "w") as f:
+        json.dump({"checkpoint": paths[0], "steps": 1000}, f)
+    own = [line.get_xdata() for line in sp.comparison_figure(paths, width=1).axes[0].lines]
+    fig = sp.comparison_figure(paths, width=1, lineage=True)
+    by_lineage = [line.get_xdata() for line in fig.axes[0].lines]
+    np.testing.assert_allclose(own[1], [0, 100, 200])
+    np.testing.assert_allclose(by_lineage[0], own[0])
+    np.testing.assert_allclose(by_lineage[1], [1000, 1100, 1200])
+    assert fig.axes[-1].get_xlabel() == "world-steps of each run's lineage"
+
+
 def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
     """Two short runs with curriculum.door_cubes: the own starts' panels, then how often the
     forts left to finish were closed and the farthest cube gap, each line the run's own."""
