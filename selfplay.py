@@ -985,15 +985,17 @@ def fort_outcomes(episodes):
     return result
 
 
-STILL = 0.05  # m: a cube that moved less than this in preparation was left where it stood
+STILL = 0.05  # m: a cube that ends preparation nearer than this to where it began was left
+# where it stood (env.py's max_box_move_prep: the displacement then, not the path)
 
 
 def cube_outcomes(episodes):
     """What the hiders did with the cube of a fort left to finish, in the episodes begun from
     one (`door_cube`), as shares of them that add up to 1: closed the door (`cube_closed`:
-    sealed off when preparation ended), moved the cube STILL or more but left the door open
-    (`cube_moved_open`), left it where it stood and locked it there (`cube_still_locked`) or
-    left it alone (`cube_still`). NaN where no episode began from such a fort."""
+    sealed off when preparation ended), moved the cube STILL or more from where it began but
+    left the door open (`cube_moved_open`), left it where it stood and locked it there
+    (`cube_still_locked`) or left it there unlocked (`cube_still`), all as preparation ended.
+    NaN where no episode began from such a fort."""
     begun = episodes["door_cube"].astype(bool)
     closed = episodes["hiders_sealed_prep"][begun] > 0
     still = episodes["max_box_move_prep"][begun] < STILL
