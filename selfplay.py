@@ -1495,6 +1495,9 @@ def main(argv=None):
         return result
     if args.command == "plot":
         if len(args.runs) == 1:
+            if args.lineage:
+                raise ValueError(f"--lineage lines up several runs against their lineages' "
+                                 f"world-steps; got one run, {args.runs[0]!r}")
             print(f"wrote {plot_run(args.runs[0], args.out)}")
         else:
             out = compare_runs(args.runs, args.out or "compare.png", lineage=args.lineage)

@@ -207,7 +207,9 @@ def test_cube_outcomes_split_the_forts_left_to_finish_as_a_plain_loop_does():
     counts = dict.fromkeys(("cube_closed", "cube_moved_open", "cube_still_locked",
                             "cube_still"), 0)
     begun = 0
-    for cube, sealed, moved, locks in zip(*episodes.values()):
+    for cube, sealed, moved, locks in zip(episodes["door_cube"], episodes["hiders_sealed_prep"],
+                                          episodes["max_box_move_prep"],
+                                          episodes["num_box_lock_prep"]):
         if not cube:
             continue
         begun += 1
@@ -342,6 +344,8 @@ def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
             np.testing.assert_allclose(line.get_ydata(), by_hand, err_msg=key)
     sp.main(["plot", *paths, "--out", str(tmp_path / "both.png")])  # the command line's way
     assert imageio.imread(tmp_path / "both.png").shape[0] > 100
+    with pytest.raises(ValueError, match="--lineage lines up several runs"):
+        sp.main(["plot", paths[0], "--lineage"])
 
 
 def write_fort_metrics(path, ramp_gaps=None):
