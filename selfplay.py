@@ -34,6 +34,7 @@ Run it
     python selfplay.py eval runs/tiny-0 --game fort         # ... played in another game
     python selfplay.py plot runs/tiny-0                     # rewards and statistics over training
     python selfplay.py plot runs/tiny-0 runs/tiny-1         # two runs compared (compare.png)
+    python selfplay.py plot runs/tiny-0 runs/fort-0 --lineage   # ... a rung and the one it began
     python selfplay.py results runs/tiny-0 runs/fort-0      # the README's table of stages reached
     python selfplay.py stages runs/tiny-0                   # stages read again from metrics.csv
     python selfplay.py ship runs/tiny-0 --out checkpoints/tiny.pt   # a small file to commit
@@ -1015,13 +1016,13 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
     in play_episodes; with `cube_gaps`, from forts left to finish ("door_cube_episodes" of
     them; then `hiders_sealed_prep` is the share the hiders closed, and `cube_outcomes` says
-    what they did with the cube). Rewards are per
-    agent-step of the team, preparation included, as in metrics.csv; `seekers_climbed`, the
-    share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb);
-    `seekers_in_room`, in which a seeker stood in the quadrant room, `seekers_climbed_in`, in
-    which it did both (NaN in layouts without that room), `seekers_climbed_in_far`, the share
-    of those whose ramp started 1 m or more short of the wall in which it did both (NaN where
-    none did); then `climbs_by_ramp_gap` and `fort_outcomes`, whose returns are per episode."""
+    what they did with the cube). Rewards are per agent-step of the team, preparation
+    included, as in metrics.csv; `seekers_climbed`, the share of episodes in which a seeker
+    stood 0.3 m up (the stage tracker's climb); `seekers_in_room`, in which a seeker stood in
+    the quadrant room, `seekers_climbed_in`, in which it did both (NaN in layouts without that
+    room), `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short
+    of the wall in which it did both (NaN where none did); then `climbs_by_ramp_gap` and
+    `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
                              cube_gaps=cube_gaps, hiders_behind=hiders_behind)
