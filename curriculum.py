@@ -29,7 +29,7 @@ What this file teaches
 
     `door_forts` is ours, not ZACL's: a part of the episodes begins from a fort already built
     (env.close_doors: the room's cube locked in its doorway, the hiders inside). Two hiders
-    seldom build a fort for two (README "Ramps"), so the seeker seldom meets a closed door and
+    seldom build a fort for two (RUNS.md, step 2), so the seeker seldom meets a closed door and
     never learns what a ramp is for, and the hiders never practise keeping a fort that stands.
     These starts are `replayed` too, and selfplay.py records how they end apart (`door_fort_*`).
 
@@ -42,7 +42,7 @@ What this file teaches
     from its doorway, unlocked, the hiders inside), and the gaps move one cell back each time
     the hiders have learnt to close the door from the farthest one. Two hiders that keep a fort
     given to them may still not know how to build one: pushed 0.4 m back, the cube was almost
-    never brought home (README "Ramps").
+    never brought home (RUNS.md, step 9).
 
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
