@@ -99,6 +99,8 @@ class CurriculumConfig:
     # moves one cell back; 0 (the default) keeps `cube_gap`
     hiders_behind: bool = False  # in those forts the hiders start side by side just behind the
     # cube, facing the door (env.close_doors' `hiders_behind`): the push is one step forward
+    cube_arc: bool = False  # those cubes stand their gap from home in any direction into the
+    # room, not only straight back (env.close_doors' `arc`): nearer the game's own starts
 
 
 def check_curriculum(config):
@@ -227,7 +229,8 @@ class StartStates:
                         ) if forts else 0
         to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
         restarted += len(env.close_doors(ended[to_finish], set_back=True,
-                                         hiders_behind=self.config.hiders_behind)
+                                         hiders_behind=self.config.hiders_behind,
+                                         arc=self.config.cube_arc)
                          ) if cubes else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
@@ -362,7 +365,7 @@ def check_starts(config, preset):
     whose hiders start in the room (env.check_door_forts), `cube_gap` a gap that fits in it;
     `ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp that
     starts facing the room's wall (it moves that ramp's gap), `cube_reach` forts left to
-    finish: a clear error otherwise, before any episode starts."""
+    finish, and so does `cube_arc`: a clear error otherwise, before any episode starts."""
     if config.door_forts > 0 or config.door_cubes > 0:
         game.check_door_forts(preset)
     if config.ramp_reach > 0 and config.door_forts <= 0:
@@ -377,6 +380,11 @@ def check_starts(config, preset):
         raise ValueError(f"curriculum.cube_reach={config.cube_reach} counts the forts left to "
                          f"finish that the hiders closed: it needs curriculum.door_cubes > 0, "
                          f"got {config.door_cubes}")
+    if config.cube_arc and (config.door_cubes <= 0 or config.hiders_behind):
+        raise ValueError(f"curriculum.cube_arc places the cube of a fort left to finish: it "
+                         f"needs curriculum.door_cubes > 0 and hiders_behind off (they stand "
+                         f"straight behind the cube), got door_cubes={config.door_cubes}, "
+                         f"hiders_behind={config.hiders_behind}")
     if config.door_cubes > 0 and config.cube_gap > game.most_cube_gap(preset):
         raise ValueError(f"curriculum.cube_gap={config.cube_gap} cells does not fit in the "
                          f"room of {preset.name!r}: expected at most "

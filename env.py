@@ -904,6 +904,24 @@ def fort_positions(doors, arena, back=0.0):
     return np.array(spots).reshape(-1, 2)
 
 
+def arc_position(door, arena, distance, rng, tries=32):
+    """[2]: where a cube's centre stands `distance` (m) from the spot where it closes `door` (a
+    find_doors tuple) from inside, in a direction drawn uniformly from the half-circle facing
+    into the room (straight back, or up to 90 degrees to either side), again until the cube
+    stands clear of the room's walls; straight back where `tries` draws found no such place
+    (straight back always fits: most_cube_gap). A fort left to finish whose cube the game
+    might have placed there."""
+    home = fort_positions([door], arena)[0]
+    back = np.array([1.0, 0.0]) if door[2] == 0 else np.array([0.0, -1.0])  # into the room
+    side = np.array([-back[1], back[0]])  # along the door's wall
+    for _ in range(tries):
+        turn = rng.uniform(-math.pi / 2, math.pi / 2)
+        spot = home + distance * (math.cos(turn) * back + math.sin(turn) * side)
+        if in_room(spot[None], arena, CUBE_HALF[0] + 0.01):  # FORT_INSET from the walls' lines
+            return spot
+    return home + distance * back
+
+
 def most_cube_gap(p):
     """The farthest back from its door a fort's cube can stand, in cells: from the spot flush
     against the door to the one flush against the room's far wall, straight across the room
@@ -1033,6 +1051,7 @@ class HideAndSeek:
         self.__dict__.setdefault("door_cube", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_gaps", (0, 0))
+        self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -1053,6 +1072,7 @@ class HideAndSeek:
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
+        self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
         self.visible = np.zeros((W, self.n_agents, self.n_bodies), bool)
@@ -1167,6 +1187,7 @@ class HideAndSeek:
         self.cube_gap[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
+        self.cube_home[which] = self.cube_home_distances(which)
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
         self.lidar[which] = lidar
@@ -1204,7 +1225,7 @@ class HideAndSeek:
         self.start_episodes(worlds)
         self.replayed[worlds] = True
 
-    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False):
+    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False, arc=False):
         """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
         then the room's cubes (in slot order, one per door) set flush against its doors from
         inside and locked by the hiders, who start in the room. Where a cube's place would
@@ -1219,8 +1240,16 @@ class HideAndSeek:
         hiders start side by side just behind the first door's cube, facing the door
         (`spots_behind`): the push is one step forward. A world where they would not fit in the
         room (the cube 11 cells back) or would touch another body is drawn again, as above.
-        Returns the worlds arranged."""
+        With `arc` instead of `hiders_behind`, the cube stands k cells from where it closes
+        the door in any direction into the room (`arc_position`), not only straight back: as
+        far from home as before, but placed more as the game places it. Returns the worlds
+        arranged."""
         p = check_door_forts(self.preset)
+        if arc and (hiders_behind or not set_back):
+            raise ValueError(f"arc places the cube of a fort left to finish anywhere on its "
+                             f"half-circle: it needs set_back and no hiders_behind (they stand "
+                             f"straight behind the cube), got set_back={set_back}, "
+                             f"hiders_behind={hiders_behind}")
         s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
         low, high = self.cube_gaps
         for _ in range(tries):
@@ -1232,6 +1261,8 @@ class HideAndSeek:
                 gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
                 doors = find_doors(s.walls[w], s.wall_height[w])
                 spots = fort_positions(doors, p.arena, back=gap * CELL)
+                if arc:  # the first door's cube on its half-circle, any others straight back
+                    spots[0] = arc_position(doors[0], p.arena, gap * CELL, self.rng)
                 cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
                 hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
                 moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
@@ -1325,6 +1356,25 @@ class HideAndSeek:
         gaps[toward_5] = ((y - half) - (half_arena + face))[toward_5]
         return gaps
 
+    def cube_home_distances(self, worlds):
+        """float [len(worlds)]: how far (m) the first cube's centre stands from the spot where it
+        closes the quadrant room's first door from inside (`fort_positions`, where close_doors
+        sets it): 0 in a fort built, the gap in a fort left to finish, and in the game's own
+        starts how far the hiders must bring it. Measured centre to centre, whatever the cube's
+        heading. NaN without a quadrant room, a door in it or a cube."""
+        worlds = np.asarray(worlds)
+        homes = np.full(len(worlds), np.nan)
+        if self.preset.layout != "quadrant":
+            return homes
+        s = self.world
+        for i, w in enumerate(worlds):
+            doors = find_doors(s.walls[w], s.wall_height[w])
+            cubes = np.flatnonzero(s.kind[w] == BOX)
+            if doors and len(cubes):
+                spot = fort_positions(doors[:1], self.preset.arena)[0]
+                homes[i] = float(np.hypot(*(s.pos[w, cubes[0]] - spot)))
+        return homes
+
     def set_ramp_gaps(self, low, high):
         """From the next layout on, the wall ramp starts `low`..`high` cells (0.2 m) short of
         the wall it faces (the preset's `ramp_gap`, checked as the preset's is): curriculum.py's
@@ -1376,6 +1426,8 @@ class HideAndSeek:
         (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
         door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
+        cube_home, how far (m) the first cube started from closing the room's door
+        (`cube_home_distances`; NaN without such a room);
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1389,7 +1441,8 @@ class HideAndSeek:
                  "replayed": self.replayed[ended].copy(),
                  "door_fort": self.door_fort[ended].copy(),
                  "door_cube": self.door_cube[ended].copy(),
-                 "cube_gap": self.cube_gap[ended].copy()}
+                 "cube_gap": self.cube_gap[ended].copy(),
+                 "cube_home": self.cube_home[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

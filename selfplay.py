@@ -898,7 +898,8 @@ def format_time(seconds):
 
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
-                  door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False):
+                  door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
+                  cube_arc=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -907,7 +908,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     as curriculum.ramp_reach moves it in training) instead of the game's own gaps; with
     `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
     doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
-    `hiders_behind` the hiders just behind it (curriculum.hiders_behind). `ppo`
+    `hiders_behind` the hiders just behind it (curriculum.hiders_behind), with `cube_arc`
+    the cube that far from home in any direction into the room (curriculum.cube_arc). `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
@@ -918,15 +920,16 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_forts and cube_gaps is not None:
         raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
                          f"{tuple(cube_gaps)}), not both")
-    if hiders_behind and cube_gaps is None:
-        raise ValueError("hiders_behind places the hiders behind the cube of a fort left to "
-                         "finish: it needs cube_gaps (--cube-gaps LOW HIGH)")
+    for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
+        if on and cube_gaps is None:
+            raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
+                             f"(--cube-gaps LOW HIGH)")
     obs, n = env.reset(), n_worlds * env.n_agents
     if cube_gaps is not None:
         env.set_cube_gaps(*cube_gaps)
     if door_forts or cube_gaps is not None:
         env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
-                        hiders_behind=hiders_behind)
+                        hiders_behind=hiders_behind, arc=cube_arc)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -954,7 +957,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
 
 
 def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
-                    door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False):
+                    door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
+                    cube_arc=False):
     """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
     frames = []
 
@@ -963,7 +967,7 @@ def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=No
 
     play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
                   door_forts=door_forts, ramp_gaps=ramp_gaps, cube_gaps=cube_gaps,
-                  hiders_behind=hiders_behind)
+                  hiders_behind=hiders_behind, cube_arc=cube_arc)
     write_gif(out, frames)
     return out
 
@@ -1008,8 +1012,29 @@ def cube_outcomes(episodes):
             for name, group in groups.items()}
 
 
+CUBE_HOMES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, math.inf)  # m from closing the door, bin edges
+
+
+def sealed_by_cube_home(episodes):
+    """In the game's own starts (not `replayed`), the share of episodes in which the hiders
+    were sealed off when preparation ended, and how many there were, for each range of
+    CUBE_HOMES: how far the cube started from closing the door (env.py's `cube_home`). Does
+    what the hiders learnt from forts left to finish, the cube straight back from the door,
+    carry to cubes the game placed as far? Nothing for games without a quadrant room."""
+    home = np.where(episodes["replayed"], np.nan, episodes["cube_home"])
+    if not np.isfinite(home).any():
+        return {}
+    result, sealed = {}, episodes["hiders_sealed_prep"] > 0
+    for lo, hi in zip(CUBE_HOMES[:-1], CUBE_HOMES[1:]):
+        group = (home >= lo) & (home < hi)  # NaN falls in none
+        name = f"cube_home_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"cube_home_{lo:.1f}m+"
+        result[f"sealed_{name}"] = float(sealed[group].mean()) if group.any() else math.nan
+        result[f"episodes_{name}"] = int(group.sum())
+    return result
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
-             cube_gaps=None, hiders_behind=False):
+             cube_gaps=None, hiders_behind=False, cube_arc=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
@@ -1021,11 +1046,12 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     stood 0.3 m up (the stage tracker's climb); `seekers_in_room`, in which a seeker stood in
     the quadrant room, `seekers_climbed_in`, in which it did both (NaN in layouts without that
     room), `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short
-    of the wall in which it did both (NaN where none did); then `climbs_by_ramp_gap` and
-    `fort_outcomes`, whose returns are per episode."""
+    of the wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
+    `sealed_by_cube_home` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
-                             cube_gaps=cube_gaps, hiders_behind=hiders_behind)
+                             cube_gaps=cube_gaps, hiders_behind=hiders_behind,
+                             cube_arc=cube_arc)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
     if door_forts:
@@ -1043,7 +1069,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     result["seekers_in_room"] = float(np.mean(episodes["seeker_in_room"]))  # NaN: no room
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
-    return result | climbs_by_ramp_gap(episodes) | fort_outcomes(episodes)
+    return (result | climbs_by_ramp_gap(episodes) | sealed_by_cube_home(episodes)
+            | fort_outcomes(episodes))
 
 
 RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10), (11, 12))  # cells (0.2 m) short of the
@@ -1444,6 +1471,9 @@ def build_parser():
                              "doorway, unlocked, the hiders inside (0 0: flush, not locked)")
         command.add_argument("--hiders-behind", action="store_true", help="with --cube-gaps: "
                              "the hiders start just behind the cube, facing the door")
+        command.add_argument("--cube-arc", action="store_true", help="with --cube-gaps: the "
+                             "cube that far from closing the door in any direction into the "
+                             "room, not only straight back")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1482,7 +1512,8 @@ def main(argv=None):
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
                               args.seed, args.sample, ppo=trainer.ppo,
                               door_forts=args.door_forts, ramp_gaps=args.ramp_gaps,
-                              cube_gaps=args.cube_gaps, hiders_behind=args.hiders_behind)
+                              cube_gaps=args.cube_gaps, hiders_behind=args.hiders_behind,
+                              cube_arc=args.cube_arc)
         print(f"wrote {out}")
         return out
     if args.command == "eval":
@@ -1490,7 +1521,8 @@ def main(argv=None):
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
         result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts,
-                          args.ramp_gaps, args.cube_gaps, args.hiders_behind)
+                          args.ramp_gaps, args.cube_gaps, args.hiders_behind,
+                          args.cube_arc)
         for key, value in result.items():
             print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result

@@ -479,6 +479,17 @@ def test_a_fort_left_to_finish_has_its_cube_gap_cells_straight_back_and_unlocked
     np.testing.assert_allclose(env.cube_gap[arranged], gap * 0.2)
 
 
+def test_a_forts_cube_starts_its_gap_from_closing_the_door():
+    """env.py's `cube_home`: 0 in a fort built, the gap drawn in one left to finish."""
+    env = game.HideAndSeek("ramp-room", 48, seed=4)
+    built = env.close_doors(np.arange(48))
+    np.testing.assert_allclose(env.cube_home[built], 0.0, atol=1e-9)
+    env.set_cube_gaps(2, 5)
+    left = env.close_doors(np.arange(48), set_back=True)
+    assert len(built) >= 40 and len(left) >= 40
+    np.testing.assert_allclose(env.cube_home[left], env.cube_gap[left])
+
+
 def test_a_cube_flush_with_the_door_seals_the_hiders_in_and_one_set_back_does_not():
     """0.2 m back still leaves no way past (an agent is 0.3 m wide); 0.6 m back lets one in."""
     env = game.HideAndSeek("ramp-room", 48, seed=0)
@@ -494,6 +505,61 @@ def test_the_gaps_drawn_are_every_gap_from_low_to_high():
     arranged = env.close_doors(np.arange(400), set_back=True)
     cells, counts = np.unique(np.rint(env.cube_gap[arranged] / 0.2), return_counts=True)
     assert list(cells) == [2, 3, 4] and counts.min() > 100  # uniform: about 133 each
+
+
+def home_spot(env, w):
+    """Where the cube closes world w's door from inside, worked out by hand as above."""
+    (x_door, y_door, axis), = doors_of(env, w)
+    inset = 0.05 + 0.25 + 0.01
+    return np.array([3.0 + inset, y_door] if axis == 0 else [x_door, 3.0 - inset]), axis
+
+
+@pytest.mark.parametrize("gap", [3, 8, 11])
+def test_a_fort_left_to_finish_on_its_arc_stands_its_gap_from_home_on_both_sides(gap):
+    """`arc`: the cube `gap` cells from home in the room, clear of its walls, unlocked, and
+    not only straight back: to both sides of it along the door's wall."""
+    env = game.HideAndSeek("ramp-room", 96, seed=5)
+    env.set_cube_gaps(gap, gap)
+    arranged = env.close_doors(np.arange(96), set_back=True, arc=True)
+    assert len(arranged) >= 80
+    cube, sideways = env.n_agents, []
+    for w in arranged:
+        home, axis = home_spot(env, w)
+        offset = env.world.pos[w, cube] - home
+        assert np.hypot(*offset) == pytest.approx(gap * 0.2)
+        x, y = env.world.pos[w, cube]
+        assert 3.05 <= x - 0.25 and x + 0.25 <= 5.95 and 0.05 <= y - 0.25 and y + 0.25 <= 2.95
+        assert (offset[0] if axis == 0 else -offset[1]) >= -1e-9  # into the room, never out
+        sideways.append(offset[1] if axis == 0 else offset[0])
+    assert min(sideways) < -0.1 and max(sideways) > 0.1
+    assert (env.world.locked_by[arranged, cube] == physics.NO_TEAM).all()
+    np.testing.assert_allclose(env.cube_home[arranged], gap * 0.2)
+
+
+def test_a_cube_with_no_place_on_its_arc_stands_straight_back():
+    door = (3.0, 1.5, 0)  # in the wall x = 3, the room at x > 3
+    spot = game.arc_position(door, 6.0, 0.6, np.random.default_rng(0), tries=0)
+    np.testing.assert_allclose(spot, (3.0 + 0.31 + 0.6, 1.5))
+
+
+def test_a_curriculum_with_cube_arc_sets_its_cubes_off_the_straight_line():
+    buffer = StartStates(CurriculumConfig(door_cubes=1.0, cube_arc=True), [slice(0, 3 * 64)], 3)
+    worlds = game.HideAndSeek("ramp-room", 64, seed=2)
+    worlds.set_cube_gaps(4, 4)
+    buffer.restart(worlds, np.arange(64))
+    begun = np.flatnonzero(worlds.door_cube)
+    sideways = []
+    for w in begun:
+        home, axis = home_spot(worlds, w)
+        offset = worlds.world.pos[w, worlds.n_agents] - home
+        sideways.append(abs(offset[1] if axis == 0 else offset[0]))
+    assert len(begun) >= 56 and np.mean(np.array(sideways) > 0.05) > 0.5
+
+
+def test_an_arc_with_the_hiders_behind_the_cube_is_refused():
+    env = game.HideAndSeek("ramp-room", 2, seed=0)
+    with pytest.raises(ValueError, match="arc places the cube.*hiders_behind=True"):
+        env.close_doors(np.arange(2), set_back=True, hiders_behind=True, arc=True)
 
 
 @pytest.mark.parametrize("low, high", [(-1, 2), (3, 2), (11, 12), (0.5, 2)])
@@ -517,7 +583,10 @@ def test_a_door_cubes_part_of_the_ended_worlds_starts_from_a_fort_left_to_finish
     (["curriculum.cube_reach=0.5"], "needs curriculum.door_cubes > 0"),
     (["curriculum.door_cubes=0.5", "curriculum.cube_gap=12"], "cube_gap=12 cells does not fit"),
     (["curriculum.door_cubes=0.5", "curriculum.cube_gap=-1"], "cube_gap is a number of cells"),
-    (["curriculum.door_cubes=0.5", "curriculum.door_forts=0.6"], "must be <= 1")])
+    (["curriculum.door_cubes=0.5", "curriculum.door_forts=0.6"], "must be <= 1"),
+    (["curriculum.cube_arc=true"], "cube_arc places the cube.*door_cubes=0.0"),
+    (["curriculum.door_cubes=0.5", "curriculum.cube_arc=true", "curriculum.hiders_behind=true"],
+     "cube_arc places the cube.*hiders_behind=True")])
 def test_forts_left_to_finish_set_badly_are_a_clear_error(settings, message):
     with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
         sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"] + settings),

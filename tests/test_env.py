@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import physics as ph
-from env import (IDLE, PRESETS, HideAndSeek, Preset, agent_names, parallel_env)
+from env import (IDLE, PRESETS, HideAndSeek, Preset, agent_names, find_doors,
+                 parallel_env)
 from physics import BOX, HIDERS, RAMP, SEEKERS
 
 CUBE = (0.25, 0.25)
@@ -310,6 +311,26 @@ def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     env.world.pos[:, ramp] = (4.5, 1.5)  # moved into the room: not short of a wall from outside
     assert np.isnan(env.wall_ramp_gaps(np.arange(64))).all()
     assert np.isnan(HideAndSeek("fort", 4, seed=5).episode_stats(np.arange(4))["ramp_gap"]).all()
+
+
+def test_each_episode_records_how_far_its_cube_started_from_closing_the_door():
+    """`cube_home` for a cube set by hand 0.3 m farther into the room and 0.4 m along the wall
+    from the spot where it closes the door (the wall's half thickness, the cube's half width and
+    1 cm of play in from the wall's line x = 3 or y = 3): 0.5 m whichever wall has the door;
+    NaN in a game without the quadrant room."""
+    env, n = HideAndSeek("ramp-room", 16, seed=3), 16
+    cube, inset = env.n_agents, 0.05 + 0.25 + 0.01
+    for w in range(n):
+        (x_door, y_door, axis), = find_doors(env.world.walls[w], env.world.wall_height[w])
+        if axis == 0:  # the wall x = 3, the room at x > 3: into it is +x, along it y
+            along = 0.4 if y_door < 1.5 else -0.4
+            env.world.pos[w, cube] = (3.0 + inset + 0.3, y_door + along)
+        else:  # the wall y = 3, the room at y < 3: into it is -y, along it x
+            along = 0.4 if x_door < 4.5 else -0.4
+            env.world.pos[w, cube] = (x_door + along, 3.0 - inset - 0.3)
+    env.start_episodes(np.arange(n))
+    assert np.allclose(env.episode_stats(np.arange(n))["cube_home"], 0.5)
+    assert np.isnan(HideAndSeek("tiny", 4, seed=3).episode_stats(np.arange(4))["cube_home"]).all()
 
 
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():

@@ -229,6 +229,37 @@ def test_cube_outcomes_are_nan_without_a_fort_left_to_finish():
     assert all(math.isnan(v) for v in sp.cube_outcomes(episodes).values())
 
 
+def test_sealed_by_cube_home_splits_the_games_own_starts_as_a_plain_loop_does():
+    rng = np.random.default_rng(2)
+    n = 200
+    episodes = {"replayed": rng.integers(0, 2, n).astype(bool),
+                "cube_home": rng.uniform(0.0, 3.2, n), "hiders_sealed_prep": rng.integers(0, 2, n)}
+    episodes["cube_home"][:5] = np.nan  # no room, or no cube
+    episodes["cube_home"][5:8] = (0.5, 2.5, 0.0)  # on the edges: each in the range above it
+    sealed, count = {}, {}
+    for replayed, home, s in zip(*(episodes[k] for k in ("replayed", "cube_home",
+                                                         "hiders_sealed_prep"))):
+        if replayed or np.isnan(home):
+            continue
+        lo = min(int(home // 0.5) * 0.5, 2.5)
+        sealed[lo] = sealed.get(lo, 0) + int(s)
+        count[lo] = count.get(lo, 0) + 1
+    result = sp.sealed_by_cube_home(episodes)
+    for lo in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5):
+        name = f"cube_home_{lo:.1f}m+" if lo == 2.5 else f"cube_home_{lo:.1f}-{lo + 0.5:.1f}m"
+        assert result[f"episodes_{name}"] == count[lo]
+        assert result[f"sealed_{name}"] == pytest.approx(sealed[lo] / count[lo])
+    assert sum(count.values()) == sum(v for k, v in result.items() if k.startswith("episodes_"))
+
+
+def test_sealed_by_cube_home_is_empty_without_a_room_or_an_own_start():
+    nan = np.full(3, np.nan)
+    assert sp.sealed_by_cube_home({"replayed": np.zeros(3, bool), "cube_home": nan,
+                                   "hiders_sealed_prep": np.ones(3)}) == {}
+    assert sp.sealed_by_cube_home({"replayed": np.ones(3, bool), "cube_home": np.ones(3),
+                                   "hiders_sealed_prep": np.ones(3)}) == {}
+
+
 def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
     config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=4"])
     result = sp.evaluate(sp.Trainer(config, "cpu"), n_worlds=6, sample=True, cube_gaps=(2, 2))
@@ -242,8 +273,8 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
     """Four crafted episodes: up 0.5 m and in the room; up only; in the room only; neither."""
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
     crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
-               "ramp_gap": np.full(4, np.nan),
-               "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
+               "ramp_gap": np.full(4, np.nan), "cube_home": np.full(4, np.nan),
+               "replayed": np.zeros(4, bool), "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
                "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
     monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
     result = sp.evaluate(sp.Trainer(tiny_config(), "cpu"), n_worlds=4)
