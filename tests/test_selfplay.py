@@ -274,7 +274,8 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
     crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
                "ramp_gap": np.full(4, np.nan), "cube_home": np.full(4, np.nan),
-               "replayed": np.zeros(4, bool), "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
+               "replayed": np.zeros(4, bool),
+               "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
                "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
     monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
     result = sp.evaluate(sp.Trainer(tiny_config(), "cpu"), n_worlds=4)
