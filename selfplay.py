@@ -1039,11 +1039,11 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
     with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
-    in play_episodes; with `cube_gaps`, from forts left to finish ("door_cube_episodes" of
-    them; then `hiders_sealed_prep` is the share the hiders closed, and `cube_outcomes` says
-    what they did with the cube). Rewards are per agent-step of the team, preparation
-    included, as in metrics.csv; `seekers_climbed`, the share of episodes in which a seeker
-    stood 0.3 m up (the stage tracker's climb); `seekers_in_room`, in which a seeker stood in
+    in play_episodes; with `cube_gaps`, from forts left to finish, arranged as `hiders_behind`
+    and `cube_arc` say (play_episodes; "door_cube_episodes" of them; then `hiders_sealed_prep`
+    is the share the hiders closed, and `cube_outcomes` says what they did with the cube).
+    Rewards are per agent-step of the team, preparation included, as in metrics.csv;
+    `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb); `seekers_in_room`, in which a seeker stood in
     the quadrant room, `seekers_climbed_in`, in which it did both (NaN in layouts without that
     room), `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short
     of the wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
