@@ -1043,10 +1043,11 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     and `cube_arc` say (play_episodes; "door_cube_episodes" of them; then `hiders_sealed_prep`
     is the share the hiders closed, and `cube_outcomes` says what they did with the cube).
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
-    `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage tracker's climb); `seekers_in_room`, in which a seeker stood in
-    the quadrant room, `seekers_climbed_in`, in which it did both (NaN in layouts without that
-    room), `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short
-    of the wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
+    `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
+    tracker's climb); `seekers_in_room`, in which a seeker stood in the quadrant room,
+    `seekers_climbed_in`, in which it did both (NaN in layouts without that room),
+    `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short of the
+    wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
     `sealed_by_cube_home` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
