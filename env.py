@@ -1052,6 +1052,7 @@ class HideAndSeek:
         self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -1073,6 +1074,7 @@ class HideAndSeek:
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
+        self.cube_bearing = np.full(W, np.nan)  # ... and in which direction (degrees)
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
         self.visible = np.zeros((W, self.n_agents, self.n_bodies), bool)
@@ -1187,7 +1189,7 @@ class HideAndSeek:
         self.cube_gap[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
-        self.cube_home[which] = self.cube_home_distances(which)
+        self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
         self.lidar[which] = lidar
@@ -1356,24 +1358,31 @@ class HideAndSeek:
         gaps[toward_5] = ((y - half) - (half_arena + face))[toward_5]
         return gaps
 
-    def cube_home_distances(self, worlds):
-        """float [len(worlds)]: how far (m) the first cube's centre stands from the spot where it
-        closes the quadrant room's first door from inside (`fort_positions`, where close_doors
-        sets it): 0 in a fort built, the gap in a fort left to finish, and in the game's own
-        starts how far the hiders must bring it. Measured centre to centre, whatever the cube's
-        heading. NaN without a quadrant room, a door in it or a cube."""
+    def cube_home_offsets(self, worlds):
+        """(distance, bearing), float [len(worlds)] each: how far (m) the first cube's centre
+        stands from the spot where it closes the quadrant room's first door from inside
+        (`fort_positions`, where close_doors sets it), and in which direction, in degrees from
+        straight back into the room (0) to along the door's wall (90). The distance is 0 in a
+        fort built, the gap in a fort left to finish, and in the game's own starts how far the
+        hiders must bring it; measured centre to centre, whatever the cube's heading. NaN
+        without a quadrant room, a door in it or a cube; the bearing NaN at distance 0 too."""
         worlds = np.asarray(worlds)
-        homes = np.full(len(worlds), np.nan)
+        distances, bearings = np.full(len(worlds), np.nan), np.full(len(worlds), np.nan)
         if self.preset.layout != "quadrant":
-            return homes
+            return distances, bearings
         s = self.world
         for i, w in enumerate(worlds):
             doors = find_doors(s.walls[w], s.wall_height[w])
             cubes = np.flatnonzero(s.kind[w] == BOX)
             if doors and len(cubes):
-                spot = fort_positions(doors[:1], self.preset.arena)[0]
-                homes[i] = float(np.hypot(*(s.pos[w, cubes[0]] - spot)))
-        return homes
+                offset = s.pos[w, cubes[0]] - fort_positions(doors[:1], self.preset.arena)[0]
+                # into the room is +x from a door in the wall x = arena/2 (axis 0), else -y
+                back, along = (offset[0], offset[1]) if doors[0][2] == 0 else (-offset[1],
+                                                                               offset[0])
+                distances[i] = float(np.hypot(back, along))
+                if distances[i] > 0:
+                    bearings[i] = math.degrees(math.atan2(abs(along), back))
+        return distances, bearings
 
     def set_ramp_gaps(self, low, high):
         """From the next layout on, the wall ramp starts `low`..`high` cells (0.2 m) short of
@@ -1426,8 +1435,9 @@ class HideAndSeek:
         (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
         door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
-        cube_home, how far (m) the first cube started from closing the room's door
-        (`cube_home_distances`; NaN without such a room);
+        cube_home, how far (m) the first cube started from closing the room's door, and
+        cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
+        NaN without such a room);
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1442,7 +1452,8 @@ class HideAndSeek:
                  "door_fort": self.door_fort[ended].copy(),
                  "door_cube": self.door_cube[ended].copy(),
                  "cube_gap": self.cube_gap[ended].copy(),
-                 "cube_home": self.cube_home[ended].copy()}
+                 "cube_home": self.cube_home[ended].copy(),
+                 "cube_bearing": self.cube_bearing[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

@@ -1033,6 +1033,32 @@ def sealed_by_cube_home(episodes):
     return result
 
 
+CUBE_BEARINGS = (0.0, 30.0, 60.0, 90.0)  # degrees from straight back, bin edges (90 in the last)
+NEAR_HOME = 0.3  # m: a cube nearer than this to closing the door has no direction worth a split
+
+
+def sealed_by_cube_bearing(episodes):
+    """The share of episodes in which the hiders were sealed off when preparation ended, and
+    how many there were, for each range of CUBE_BEARINGS: in which direction the cube started
+    from closing the door (env.py's `cube_bearing`), straight back into the room (0 degrees)
+    or beside the door along its wall (90). Counts the episodes not begun from a fort built
+    (`door_fort`) whose cube started NEAR_HOME or farther from home: in `evaluate`, the game's
+    own starts, or with `cube_gaps` the forts left to finish (`--cube-arc` spreads their
+    directions). Nothing where no episode qualifies."""
+    bearing = np.where(episodes["door_fort"] | ~(episodes["cube_home"] >= NEAR_HOME), np.nan,
+                       episodes["cube_bearing"])
+    if not np.isfinite(bearing).any():
+        return {}
+    result, sealed = {}, episodes["hiders_sealed_prep"] > 0
+    last = len(CUBE_BEARINGS) - 2
+    for k, (lo, hi) in enumerate(zip(CUBE_BEARINGS[:-1], CUBE_BEARINGS[1:])):
+        group = (bearing >= lo) & ((bearing <= hi) if k == last else (bearing < hi))
+        name = f"cube_bearing_{lo:.0f}-{hi:.0f}deg"
+        result[f"sealed_{name}"] = float(sealed[group].mean()) if group.any() else math.nan
+        result[f"episodes_{name}"] = int(group.sum())
+    return result
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
              cube_gaps=None, hiders_behind=False, cube_arc=False):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
@@ -1048,7 +1074,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     `seekers_climbed_in`, in which it did both (NaN in layouts without that room),
     `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short of the
     wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
-    `sealed_by_cube_home` and `fort_outcomes`, whose returns are per episode."""
+    `sealed_by_cube_home`, `sealed_by_cube_bearing` and `fort_outcomes`, whose returns are per
+    episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
                              cube_gaps=cube_gaps, hiders_behind=hiders_behind,
@@ -1071,7 +1098,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
     return (result | climbs_by_ramp_gap(episodes) | sealed_by_cube_home(episodes)
-            | fort_outcomes(episodes))
+            | sealed_by_cube_bearing(episodes) | fort_outcomes(episodes))
 
 
 RAMP_GAPS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 10), (11, 12))  # cells (0.2 m) short of the

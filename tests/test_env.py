@@ -313,24 +313,41 @@ def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     assert np.isnan(HideAndSeek("fort", 4, seed=5).episode_stats(np.arange(4))["ramp_gap"]).all()
 
 
-def test_each_episode_records_how_far_its_cube_started_from_closing_the_door():
-    """`cube_home` for a cube set by hand 0.3 m farther into the room and 0.4 m along the wall
-    from the spot where it closes the door (the wall's half thickness, the cube's half width and
-    1 cm of play in from the wall's line x = 3 or y = 3): 0.5 m whichever wall has the door;
-    NaN in a game without the quadrant room."""
-    env, n = HideAndSeek("ramp-room", 16, seed=3), 16
+def place_cube_from_home(back, along, seed=3, n=16):
+    """A ramp-room env whose cube each world sets by hand `back` m farther into the room and
+    `along` m along the door's wall (toward the room's middle) from the spot where it closes
+    the door: the wall's half thickness, the cube's half width and 1 cm of play in from the
+    wall's line x = 3 or y = 3. Its episodes begun there."""
+    env = HideAndSeek("ramp-room", n, seed=seed)
     cube, inset = env.n_agents, 0.05 + 0.25 + 0.01
     for w in range(n):
         (x_door, y_door, axis), = find_doors(env.world.walls[w], env.world.wall_height[w])
         if axis == 0:  # the wall x = 3, the room at x > 3: into it is +x, along it y
-            along = 0.4 if y_door < 1.5 else -0.4
-            env.world.pos[w, cube] = (3.0 + inset + 0.3, y_door + along)
+            sign = 1.0 if y_door < 1.5 else -1.0
+            env.world.pos[w, cube] = (3.0 + inset + back, y_door + sign * along)
         else:  # the wall y = 3, the room at y < 3: into it is -y, along it x
-            along = 0.4 if x_door < 4.5 else -0.4
-            env.world.pos[w, cube] = (x_door + along, 3.0 - inset - 0.3)
+            sign = 1.0 if x_door < 4.5 else -1.0
+            env.world.pos[w, cube] = (x_door + sign * along, 3.0 - inset - back)
     env.start_episodes(np.arange(n))
-    assert np.allclose(env.episode_stats(np.arange(n))["cube_home"], 0.5)
+    return env
+
+
+def test_each_episode_records_how_far_its_cube_started_from_closing_the_door():
+    """`cube_home` for a cube 0.3 m back and 0.4 m along the wall: 0.5 m whichever wall has
+    the door; NaN in a game without the quadrant room."""
+    env = place_cube_from_home(0.3, 0.4)
+    assert np.allclose(env.episode_stats(np.arange(16))["cube_home"], 0.5)
     assert np.isnan(HideAndSeek("tiny", 4, seed=3).episode_stats(np.arange(4))["cube_home"]).all()
+
+
+def test_each_episode_records_in_which_direction_its_cube_started_from_home():
+    """`cube_bearing` against the analytic angle atan2(along, back): 0 degrees straight back,
+    53.13 for 0.3 m back and 0.4 m along, 90 beside the door along its wall; NaN at home."""
+    for back, along in ((0.5, 0.0), (0.3, 0.4), (0.0, 0.6)):
+        bearing = place_cube_from_home(back, along).episode_stats(np.arange(16))["cube_bearing"]
+        assert np.allclose(bearing, math.degrees(math.atan2(along, back)))
+    at_home = place_cube_from_home(0.0, 0.0).episode_stats(np.arange(16))
+    assert np.allclose(at_home["cube_home"], 0.0) and np.isnan(at_home["cube_bearing"]).all()
 
 
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():

@@ -260,6 +260,41 @@ def test_sealed_by_cube_home_is_empty_without_a_room_or_an_own_start():
                                    "hiders_sealed_prep": np.ones(3)}) == {}
 
 
+def test_sealed_by_cube_bearing_splits_as_a_plain_loop_does():
+    """Episodes from forts built or with the cube near home are left out; 90 degrees falls in
+    the last range, 30 and 60 in the range above them."""
+    rng = np.random.default_rng(3)
+    n = 300
+    episodes = {"door_fort": rng.random(n) < 0.2, "cube_home": rng.uniform(0.0, 2.5, n),
+                "cube_bearing": rng.uniform(0.0, 90.0, n),
+                "hiders_sealed_prep": rng.integers(0, 2, n)}
+    episodes["cube_bearing"][:4] = (30.0, 60.0, 90.0, 0.0)
+    episodes["cube_home"][:4] = 1.0
+    episodes["door_fort"][:4] = False
+    episodes["cube_home"][4:7] = np.nan
+    sealed, count = {}, {}
+    for fort, home, bearing, s in zip(*(episodes[k] for k in ("door_fort", "cube_home",
+                                                              "cube_bearing",
+                                                              "hiders_sealed_prep"))):
+        if fort or np.isnan(home) or home < 0.3:
+            continue
+        lo = min(int(bearing // 30) * 30, 60)
+        sealed[lo] = sealed.get(lo, 0) + int(s)
+        count[lo] = count.get(lo, 0) + 1
+    result = sp.sealed_by_cube_bearing(episodes)
+    for lo in (0, 30, 60):
+        name = f"cube_bearing_{lo}-{lo + 30}deg"
+        assert result[f"episodes_{name}"] == count[lo]
+        assert result[f"sealed_{name}"] == pytest.approx(sealed[lo] / count[lo])
+
+
+def test_sealed_by_cube_bearing_is_empty_where_no_cube_started_away_from_home():
+    episodes = {"door_fort": np.array([True, False, False]),
+                "cube_home": np.array([1.0, 0.1, np.nan]),
+                "cube_bearing": np.array([45.0, 45.0, np.nan]), "hiders_sealed_prep": np.ones(3)}
+    assert sp.sealed_by_cube_bearing(episodes) == {}
+
+
 def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
     config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=4"])
     result = sp.evaluate(sp.Trainer(config, "cpu"), n_worlds=6, sample=True, cube_gaps=(2, 2))
@@ -267,6 +302,7 @@ def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
                                         "cube_still")]
     assert result["door_cube_episodes"] == 6 and sum(shares) == pytest.approx(1.0)
     assert result["cube_closed"] == result["hiders_sealed_prep"]  # every episode is such a fort
+    assert result["episodes_cube_bearing_0-30deg"] == 6  # 0.4 m straight back: 0 degrees
 
 
 def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch):
@@ -274,7 +310,8 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
     crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
                "ramp_gap": np.full(4, np.nan), "cube_home": np.full(4, np.nan),
-               "replayed": np.zeros(4, bool),
+               "cube_bearing": np.full(4, np.nan), "replayed": np.zeros(4, bool),
+               "door_fort": np.zeros(4, bool),
                "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
                "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
     monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
