@@ -209,6 +209,11 @@ class EntityTower(nn.Module):
         self.embed = nn.ModuleDict({kind: nn.Linear(d_main + obs_sizes[kind], sizes.embed)
                                     for kind in self.entity_types})
         self.embed["self"] = nn.Linear(d_main, sizes.embed)
+        # Not the paper's (env.py's observe_doors): where the room's doors are, added to the
+        # self entity's embedding, so a network given them first (--init) can start from zero
+        # weights here and act exactly as before.
+        self.door_embed = (nn.Linear(obs_sizes["doors"], sizes.embed, bias=False)
+                           if "doors" in obs_sizes else None)
         self.attention = MaskedResidualSelfAttention(sizes.embed, sizes.heads,
                                                      sizes.fused_attention)
         self.norm_pooled = nn.LayerNorm(d_main + sizes.embed)
@@ -229,6 +234,8 @@ class EntityTower(nn.Module):
         for layer in layers:
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if self.door_embed is not None:
+            nn.init.xavier_uniform_(self.door_embed.weight)
         if isinstance(self.memory, nn.LSTMCell):
             hidden = self.memory.hidden_size
             for name, tensor in self.memory.named_parameters():
@@ -262,7 +269,10 @@ class EntityTower(nn.Module):
             from_entity = F.linear(obs[kind], layer.weight[:, d_main:])       # [B, E_k, D]
             sets.append(torch.relu(from_main[:, None, :] + from_entity))      # [B, E_k, D]
             masks.append(obs[self.mask_prefix + kind])                         # [B, E_k]
-        sets.append(torch.relu(self.embed["self"](main))[:, None, :])          # [B, 1, D]
+        own = self.embed["self"](main)                                         # [B, D]
+        if self.door_embed is not None:
+            own = own + self.door_embed(obs["doors"])                         # the doors too
+        sets.append(torch.relu(own)[:, None, :])                               # [B, 1, D]
         masks.append(torch.ones_like(main[:, :1], dtype=torch.bool))  # self: never masked
         return torch.cat(sets, dim=1), torch.cat(masks, dim=1)        # [B, E, D], [B, E]
 
@@ -398,6 +408,7 @@ class ActorCritic(nn.Module):
     |---------------------|------------------|-----------------------------------------------|
     | obs["self"]         | [T, N, D_self]   | own features (float)                          |
     | obs["lidar"]        | [T, N, L]        | lidar ranges in metres                        |
+    | obs["doors"]        | [T, N, D_doors]  | optional, not the paper's: env observe_doors  |
     | obs[kind]           | [T, N, E_k, D_k] | kind: agents, boxes, ramps (E_k may be 0)     |
     | obs["visible_"kind] | [T, N, E_k] bool | policy mask: in the cone and line of sight    |
     | obs["exists_"kind]  | [T, N, E_k] bool | critic mask: the slot holds a real entity     |
@@ -466,6 +477,11 @@ def check_inputs(obs, state, starts, obs_sizes, state_size):
     steps, rows = obs["self"].shape[:2]
     expect(obs, "self", (steps, rows, obs_sizes["self"]), "[T, N, D_self]", floating=True)
     expect(obs, "lidar", (steps, rows, obs_sizes["lidar"]), "[T, N, L]", floating=True)
+    if "doors" in obs_sizes:
+        expect(obs, "doors", (steps, rows, obs_sizes["doors"]), "[T, N, D_doors]", floating=True)
+    elif "doors" in obs:
+        raise ValueError(f"obs has 'doors' but the network was built without them "
+                         f"(obs_sizes {obs_sizes})")
     for kind in ENTITY_TYPES:
         if kind not in obs_sizes:
             if kind in obs:

@@ -678,6 +678,7 @@ OBJECT_FEATURES = ("x", "y", "z (bottom)", "cos angle", "sin angle", "vx", "vy",
                    "size x", "size y", "size z", "locked by my team", "locked by the other team",
                    "locked")
 N_LIDAR = physics.N_LIDAR
+DOOR_FEATURES = ("x", "y", "in a vertical wall (1) or a horizontal one (0)", "a door is here")
 
 
 def agent_table(world, progress):
@@ -732,7 +733,9 @@ def observe(world, lidar, visible, progress, n_boxes):
     | lidar          | [W, A, 30]       | ranges in m, world-frame rays every 12 degrees    |
     | visible_*      | [W, A, E] bool   | policy mask: in my cone and line of sight         |
     | exists_*       | [W, A, E] bool   | critic mask: the slot holds a real entity         |
-    """
+
+    HideAndSeek.observe adds "doors" [W, A, doors * 4] where it was made with observe_doors
+    (`door_table`; not the paper's)."""
     A = world.holding.shape[1]
     team = np.where(world.kind[:, :A] == AGENT, world.team[:, :A], NO_TEAM)  # [W, A]
     agents = agent_table(world, progress)  # [W, A, 11]
@@ -1010,10 +1013,16 @@ class HideAndSeek:
     waits for reset() and `obs` is its last observation.
     """
 
-    def __init__(self, preset="quadrant", n_worlds=1, seed=None, auto_reset=True):
+    def __init__(self, preset="quadrant", n_worlds=1, seed=None, auto_reset=True,
+                 observe_doors=False):
         if not isinstance(n_worlds, (int, np.integer)) or n_worlds < 1:
             raise ValueError(f"n_worlds must be a positive int, got {n_worlds!r}")
         self.preset = get_preset(preset)
+        if observe_doors and self.preset.layout != "quadrant":
+            raise ValueError(f"observe_doors tells the agents where the quadrant room's doors "
+                             f"are; preset {self.preset.name!r} has layout "
+                             f"{self.preset.layout!r}, expected 'quadrant'")
+        self.observe_doors = bool(observe_doors)
         self.rules = rules_of(self.preset)
         self.n_worlds, self.auto_reset = int(n_worlds), auto_reset
         self.n_agents = max_agents(self.preset)  # A, padding slots included
@@ -1028,6 +1037,9 @@ class HideAndSeek:
                           "boxes": len(OBJECT_FEATURES), "ramps": len(OBJECT_FEATURES),
                           "lidar": N_LIDAR}  # what attention.ActorCritic is built from
         self.obs_shapes = {"self": (self.obs_sizes["self"],), "lidar": (N_LIDAR,)}
+        if self.observe_doors:  # not the paper's: see door_table
+            self.obs_sizes["doors"] = self.preset.doors[1] * len(DOOR_FEATURES)
+            self.obs_shapes["doors"] = (self.obs_sizes["doors"],)
         for kind, count in self.entity_counts.items():
             self.obs_shapes[kind] = (count, self.obs_sizes[kind])
             self.obs_shapes["visible_" + kind] = self.obs_shapes["exists_" + kind] = (count,)
@@ -1053,6 +1065,7 @@ class HideAndSeek:
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("observe_doors", False)
         for key in STAT_KEYS:
             if key.endswith("_prep"):
                 self.prep_stats.setdefault(key, np.zeros(self.n_worlds))
@@ -1075,6 +1088,7 @@ class HideAndSeek:
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
         self.cube_bearing = np.full(W, np.nan)  # ... and in which direction (degrees)
+        self.doors = np.zeros((W, self.obs_sizes.get("doors", 0)), np.float32)  # door_table
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
         self.visible = np.zeros((W, self.n_agents, self.n_bodies), bool)
@@ -1190,6 +1204,8 @@ class HideAndSeek:
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
+        if self.observe_doors:
+            self.doors[which] = self.door_table(which)
         part = self.world if len(which) == self.n_worlds else self.snapshot(which)
         lidar, sight = physics.sense(part)
         self.lidar[which] = lidar
@@ -1323,7 +1339,24 @@ class HideAndSeek:
         if self.preset.policy_sees_all:  # fully observed: the policy may attend to every entity
             for kind in self.entity_counts:
                 obs["visible_" + kind] = obs["exists_" + kind].copy()
+        if self.observe_doors:  # the same for every agent of a world: [W, A, doors * 4]
+            obs["doors"] = np.repeat(self.doors[:, None], self.n_agents, axis=1)
         return obs
+
+    def door_table(self, worlds):
+        """float32 [len(worlds), doors * 4]: DOOR_FEATURES of each of the room's doors
+        (`find_doors`, in its order), the preset's most doors of them, zeros in the slots of
+        doors a layout does not have. With `observe_doors` every agent observes it ("doors").
+
+        Not the paper's: there the agents find a door only with their lidar, 30 rays 12 degrees
+        apart, which at 1.5 m pass 0.3 m apart, not much less than the 0.4 m doorway. Given the
+        doors, a small network on 2 cores need not learn to find them (RUNS.md, step 13)."""
+        s, slots = self.world, self.preset.doors[1]
+        table = np.zeros((len(worlds), slots, len(DOOR_FEATURES)), np.float32)
+        for i, w in enumerate(np.asarray(worlds)):
+            for k, (x, y, axis) in enumerate(find_doors(s.walls[w], s.wall_height[w])[:slots]):
+                table[i, k] = (x, y, axis == 0, 1.0)
+        return table.reshape(len(worlds), -1)
 
     def seekers_in_room(self):
         """bool [W]: a seeker's centre is in the quadrant room (x > arena / 2, y < arena / 2),

@@ -79,6 +79,8 @@ class TrainConfig:
     ones with a dot (`network.embed=64`, `ppo.lr=1e-3`)."""
 
     game: str = "tiny"  # the env.py preset (the game layout)
+    observe_doors: bool = False  # not the paper's: the agents observe where the room's doors
+    # are (env.py's door_table), which the paper's find with their lidar alone
     n_worlds: int = 64  # W worlds stepped together (paper: thousands over a cluster)
     rollout_steps: int = 40  # T steps of every world per update; a multiple of ppo.chunk_len
     total_steps: int = 1_000_000  # world-steps to train for (one world advancing one step)
@@ -227,7 +229,9 @@ class Trainer:
         self.config, self.device = config, device
         sizes = [config.n_worlds // 2, config.n_worlds - config.n_worlds // 2]
         sizes = sizes if config.overlap and config.n_worlds > 1 else [config.n_worlds]
-        self.envs = [game.HideAndSeek(config.game, w, config.seed + g) for g, w in enumerate(sizes)]
+        self.envs = [game.HideAndSeek(config.game, w, config.seed + g,
+                                      observe_doors=config.observe_doors)
+                     for g, w in enumerate(sizes)]
         A = self.envs[0].n_agents
         bounds = np.cumsum([0] + [w * A for w in sizes])
         self.rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -807,7 +811,11 @@ def init_from(trainer, path):
     spent before it (`trainer.origin`, also origin.json), which `results` adds to its own."""
     source = load_checkpoint(path)
     load_network(trainer, source, path)
-    trainer.ppo.obs_normaliser.load_state_dict(source.ppo.obs_normaliser.state_dict())
+    normaliser = source.ppo.obs_normaliser.state_dict()
+    if adds_doors(trainer, source):  # the doors' statistics start fresh
+        normaliser |= {name: value for name, value
+                       in trainer.ppo.obs_normaliser.state_dict().items() if ".doors." in name}
+    trainer.ppo.obs_normaliser.load_state_dict(normaliser)
     trainer.ppo.value_normaliser.load_state_dict(source.ppo.value_normaliser.state_dict())
     trainer.origin = origin_of(source, path)
     trainer.stages.reached = [dict(stage) for stage in trainer.origin["stages"]]
@@ -821,10 +829,16 @@ def load_network(trainer, source, path):
     That gives a reactive policy memory, e.g. to remember where it saw the door, without
     losing what it learnt: in `ramp-room`, a freshly initialised LSTM in its place changed the
     shipped fort-building policy's action distribution by a KL of 16-30 nats per agent, this
-    one by under 0.1 (tests/test_selfplay.py)."""
+    one by under 0.1 (tests/test_selfplay.py). And a run with `observe_doors` may start from a
+    source without: the door layers (attention.py's `door_embed`) start at zero, so the policy
+    acts exactly as its source did until it learns to use them."""
     mine, theirs = trainer.config.network, source.config.network
     model, weights = trainer.ppo.model, source.ppo.model.state_dict()
     adds_lstm = mine.use_lstm and not theirs.use_lstm
+    if adds_doors(trainer, source):  # zero weights: the doors change nothing until learnt
+        weights.update({name: torch.zeros_like(value) for name, value
+                        in model.state_dict().items() if ".door_embed." in name})
+        print(f"--init {path}: the doors are new to this network, their weights start at zero")
     if adds_lstm:  # every other shape is checked by the strict load below
         dense = {name: weights.pop(name) for name in list(weights) if ".memory." in name}
         weights.update({name: value for name, value in model.state_dict().items()
@@ -833,13 +847,18 @@ def load_network(trainer, source, path):
         model.load_state_dict(weights)
     except RuntimeError as error:
         raise ValueError(f"{path!r} holds a network of another shape ({theirs}); this run's is "
-                         f"{mine} (only adding the LSTM to a network without one is allowed)"
-                         ) from error
+                         f"{mine} (only adding the LSTM or the doors to a network without "
+                         f"them is allowed)") from error
     if adds_lstm:
         for name in ("policy", "critic"):
             getattr(model, name).lstm_from_dense(dense[f"{name}.memory.weight"],
                                                  dense[f"{name}.memory.bias"])
         print(f"--init {path}: the LSTM is new, set to compute what the source's memory layer did")
+
+
+def adds_doors(trainer, source):
+    """Does the trainer observe the doors (`observe_doors`) and its --init source not?"""
+    return trainer.config.observe_doors and not source.config.observe_doors
 
 
 def origin_of(source, path):
@@ -914,7 +933,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
     the last step: a dict of 1-D arrays [n_worlds])."""
-    env = game.HideAndSeek(config.game, n_worlds, seed)
+    env = game.HideAndSeek(config.game, n_worlds, seed, observe_doors=config.observe_doors)
     if ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
     if door_forts and cube_gaps is not None:

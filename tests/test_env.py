@@ -313,6 +313,46 @@ def test_each_episode_records_how_far_its_ramp_started_short_of_the_wall():
     assert np.isnan(HideAndSeek("fort", 4, seed=5).episode_stats(np.arange(4))["ramp_gap"]).all()
 
 
+def covered_by_a_wall(walls, heights, point):
+    """Does `point` lie inside a standing wall slab (centre x, y, half length, half thickness,
+    angle)? Straight from the slab's geometry, not from find_doors' pairing of slabs."""
+    for (x, y, half_length, half_thickness, angle), height in zip(walls, heights):
+        dx, dy = point[0] - x, point[1] - y
+        along = dx * math.cos(angle) + dy * math.sin(angle)
+        across = -dx * math.sin(angle) + dy * math.cos(angle)
+        if height > 0 and abs(along) <= half_length and abs(across) <= half_thickness:
+            return True
+    return False
+
+
+def test_the_door_table_points_at_the_gaps_in_the_room_walls():
+    """With observe_doors every agent observes each door's centre, which no wall covers while
+    the wall stands 0.3 m to either side along it (the doorway is 0.4 m); the quadrant game has
+    1-2 doors, its empty slot reads zeros."""
+    env = HideAndSeek("quadrant", 32, seed=4, observe_doors=True)
+    obs = env.observe()
+    assert obs["doors"].shape == (32, env.n_agents, 8)
+    assert (obs["doors"] == obs["doors"][:, :1]).all()  # the same for every agent of a world
+    table = obs["doors"][:, 0].reshape(32, 2, 4)
+    assert set(table[:, :, 3].sum(1)) == {1.0, 2.0}
+    for w in range(32):
+        walls, heights = env.world.walls[w], env.world.wall_height[w]
+        for x, y, vertical, here in table[w]:
+            if not here:
+                assert (x, y, vertical) == (0, 0, 0)
+                continue
+            side = np.array([0.0, 0.3] if vertical else [0.3, 0.0])
+            assert not covered_by_a_wall(walls, heights, (x, y))
+            assert covered_by_a_wall(walls, heights, np.array([x, y]) + side)
+            assert covered_by_a_wall(walls, heights, np.array([x, y]) - side)
+    assert "doors" not in HideAndSeek("quadrant", 2, seed=4).observe()
+
+
+def test_observing_the_doors_needs_the_quadrant_room():
+    with pytest.raises(ValueError, match="observe_doors.*'tiny'.*expected 'quadrant'"):
+        HideAndSeek("tiny", 2, observe_doors=True)
+
+
 def place_cube_from_home(back, along, seed=3, n=16):
     """A ramp-room env whose cube each world sets by hand `back` m farther into the room and
     `along` m along the door's wall (toward the room's middle) from the spot where it closes

@@ -721,6 +721,53 @@ def test_init_adds_an_lstm_that_acts_as_the_network_without_one_did(tmp_path):
     assert trainer.steps == 160
 
 
+def ramp_room_config(*changes):
+    return sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=8", "rollout_steps=20", "total_steps=320", "checkpoint_minutes=1000",
+        *changes])
+
+
+def test_init_adds_the_doors_and_acts_exactly_as_its_source_until_it_learns(tmp_path):
+    """--init with `observe_doors` from a source without: the source's tensors and observation
+    statistics unchanged, the door weights zero, so the same action distribution and values
+    (to float rounding); two updates of training then move the door weights off zero."""
+    source = sp.Trainer(ramp_room_config(), "cpu")
+    source.ppo.normalise_obs(sp.to_torch(source.envs[0].reset(), "cpu"), True)  # non-trivial
+    path = str(tmp_path / "source.pt")
+    sp.save_checkpoint(source, path)
+    trainer = sp.Trainer(ramp_room_config("observe_doors=true"), "cpu")
+    sp.init_from(trainer, path)
+    loaded, theirs = trainer.ppo.model.state_dict(), source.ppo.model.state_dict()
+    assert sorted(set(loaded) - set(theirs)) == ["critic.door_embed.weight",
+                                                 "policy.door_embed.weight"]
+    assert all(torch.equal(loaded[name], value) for name, value in theirs.items())
+    assert not any(loaded[name].any() for name in set(loaded) - set(theirs))
+
+    raw = trainer.envs[0].reset()
+    assert raw["doors"].any()
+    outputs = []
+    for learner, keys in ((source.ppo, [k for k in raw if k != "doors"]), (trainer.ppo, raw)):
+        obs = learner.normalise_obs(sp.to_torch({k: raw[k] for k in keys}, "cpu"), False)
+        obs = {key: value[None] for key, value in obs.items()}
+        n = obs["self"].shape[1]
+        with torch.no_grad():
+            dist, value, _ = learner.model(obs, learner.model.initial_state(n),
+                                           torch.ones(1, n, dtype=torch.bool))
+        outputs.append((torch.cat([lp.flatten(2) for lp in dist.log_probs], -1), value))
+    (p, v), (q, w) = outputs
+    assert torch.allclose(p, q, atol=1e-5) and torch.allclose(v, w, atol=1e-5)
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert trainer.ppo.model.policy.door_embed.weight.abs().sum() > 0
+
+
+def test_init_of_a_run_without_doors_from_one_with_them_is_a_clear_error(tmp_path):
+    source = sp.Trainer(ramp_room_config("observe_doors=true"), "cpu")
+    path = str(tmp_path / "source.pt")
+    sp.save_checkpoint(source, path)
+    with pytest.raises(ValueError, match="holds a network of another shape"):
+        sp.init_from(sp.Trainer(ramp_room_config(), "cpu"), path)
+
+
 @pytest.mark.parametrize("source_change, target_change", [
     ("network.embed=16", "seed=1"),                        # another width
     ("network.embed=16", "network.use_lstm=true"),         # another width, and adding the LSTM
