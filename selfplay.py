@@ -1278,7 +1278,8 @@ def comparison_figure(run_paths, width=50, lineage=False):
     its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS, how those
     ended, instead (its last panel only if some run moved the ramp's gaps); where
     every run began some from forts left to finish (curriculum.door_cubes), COMPARED_CUBES
-    too. Returns the matplotlib figure."""
+    too (but the share closed from the farthest gap only if some run moved its gaps with
+    curriculum.cube_reach). Returns the matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1293,7 +1294,9 @@ def comparison_figure(run_paths, width=50, lineage=False):
         compared = [(title, key) for title, key in COMPARED_FORTS
                     if any(np.isfinite(column(key)).any() for _, _, column in runs)]
     if all(np.isfinite(column("cube_gap_farthest")).any() for _, _, column in runs):
-        compared = list(compared) + list(COMPARED_CUBES)
+        compared = list(compared) + [(title, key) for title, key in COMPARED_CUBES
+                                     if any(np.isfinite(column(key)).any()
+                                            for _, _, column in runs)]
     fig, axes = plt.subplots(len(compared), 1, figsize=(8, 2 * len(compared)), sharex=True,
                              squeeze=False)
     axes = axes[:, 0]

@@ -468,19 +468,20 @@ def test_comparing_runs_by_lineage_moves_each_run_on_by_the_steps_before_it(tmp_
 
 
 def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
-    """Two short runs with curriculum.door_cubes: the own starts' panels, then how often the
-    forts left to finish were closed and the farthest cube gap, each line the run's own."""
+    """Two short runs with curriculum.door_cubes and fixed gaps (cube_reach 0): the own
+    starts' panels, then how often the forts left to finish were closed and the farthest cube
+    gap, each line the run's own; no panel for cube_reach's share, which they never had."""
     paths = []
     for seed in (0, 1):
         paths.append(str(tmp_path / f"run-{seed}"))
         config = sp.apply_overrides(sp.preset_config("ramp-room"), [
             "n_worlds=4", "rollout_steps=80", "total_steps=640", f"seed={seed}",
-            "curriculum.door_cubes=0.5"])
+            "curriculum.door_cubes=0.5", "curriculum.cube_reach=0"])
         sp.train(sp.Trainer(config, "cpu"), sp.RunFolder(paths[-1]), write_gif=False,
                  quiet=True)
     fig = sp.comparison_figure(paths, width=1)
-    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in
-                                                    sp.COMPARED + sp.COMPARED_CUBES]
+    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED] + [
+        "forts left to finish closed", "farthest cube gap drawn (m)"]
     np.testing.assert_allclose(fig.axes[-1].lines[1].get_ydata(), [0.4, 0.4])  # cube_gap 2
 
 
