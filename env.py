@@ -1414,8 +1414,9 @@ class HideAndSeek:
                 back, along = (offset[0], offset[1]) if doors[0][2] == 0 else (-offset[1],
                                                                                offset[0])
                 distances[i] = float(np.hypot(back, along))
-                if distances[i] > 0:
-                    bearings[i] = math.degrees(math.atan2(abs(along), back))
+                if distances[i] > 0:  # a cube flush against the door's wall may stand up to
+                    # 1 cm (FORT_INSET's play) nearer it than home: still 90 degrees, along it
+                    bearings[i] = math.degrees(math.atan2(abs(along), max(back, 0.0)))
         return distances, bearings
 
     def set_ramp_gaps(self, low, high):

@@ -382,10 +382,12 @@ def test_each_episode_records_how_far_its_cube_started_from_closing_the_door():
 
 def test_each_episode_records_in_which_direction_its_cube_started_from_home():
     """`cube_bearing` against the analytic angle atan2(along, back): 0 degrees straight back,
-    53.13 for 0.3 m back and 0.4 m along, 90 beside the door along its wall; NaN at home."""
-    for back, along in ((0.5, 0.0), (0.3, 0.4), (0.0, 0.6)):
+    53.13 for 0.3 m back and 0.4 m along, 90 beside the door along its wall, 90 too for a cube
+    flush against that wall, 1 cm nearer it than home; NaN at home."""
+    expected = (0.0, math.degrees(math.atan2(0.4, 0.3)), 90.0, 90.0)
+    for (back, along), angle in zip(((0.5, 0.0), (0.3, 0.4), (0.0, 0.6), (-0.01, 0.6)), expected):
         bearing = place_cube_from_home(back, along).episode_stats(np.arange(16))["cube_bearing"]
-        assert np.allclose(bearing, math.degrees(math.atan2(along, back)))
+        assert np.allclose(bearing, angle)
     at_home = place_cube_from_home(0.0, 0.0).episode_stats(np.arange(16))
     assert np.allclose(at_home["cube_home"], 0.0) and np.isnan(at_home["cube_bearing"]).all()
 
