@@ -803,7 +803,8 @@ def ship(source, out):
 def init_from(trainer, path):
     """Start from another run's network and normalisers: the preset ladder, or one run
     continued with another recipe. The network reads entity lists, so its shapes do not depend
-    on how many boxes or agents a game has.
+    on how many boxes or agents a game has (but with `observe_doors` its door layer's width
+    does on the game's most doors: 1 in `ramp-room`, 2 in `quadrant`).
 
     What the source had learnt counts: the new run inherits the stages its source found (the
     tracker goes on to test the next one, which an already-chasing policy needs: its untrained
