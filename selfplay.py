@@ -1032,6 +1032,17 @@ def cube_outcomes(episodes):
             for name, group in groups.items()}
 
 
+def shares_in_groups(hit, label, groups):
+    """For each (name, bool [n] mask) of `groups`: `<label>_<name>`, the mean of `hit` ([n], bool
+    or 0/1) over those episodes, the share in which it held (NaN where there are none), and
+    `episodes_<name>`, how many there were. The splits of `evaluate` by cube and by ramp."""
+    result = {}
+    for name, group in groups:
+        result[f"{label}_{name}"] = float(hit[group].mean()) if group.any() else math.nan
+        result[f"episodes_{name}"] = int(group.sum())
+    return result
+
+
 CUBE_HOMES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, math.inf)  # m from closing the door, bin edges
 
 
@@ -1044,13 +1055,12 @@ def sealed_by_cube_home(episodes):
     home = np.where(episodes["replayed"], np.nan, episodes["cube_home"])
     if not np.isfinite(home).any():
         return {}
-    result, sealed = {}, episodes["hiders_sealed_prep"] > 0
-    for lo, hi in zip(CUBE_HOMES[:-1], CUBE_HOMES[1:]):
-        group = (home >= lo) & (home < hi)  # NaN falls in none
-        name = f"cube_home_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"cube_home_{lo:.1f}m+"
-        result[f"sealed_{name}"] = float(sealed[group].mean()) if group.any() else math.nan
-        result[f"episodes_{name}"] = int(group.sum())
-    return result
+    return shares_in_groups(episodes["hiders_sealed_prep"] > 0, "sealed", [
+        (f"cube_home_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"cube_home_{lo:.1f}m+",
+         (home >= lo) & (home < hi))  # NaN falls in none
+        for lo, hi in zip(CUBE_HOMES[:-1], CUBE_HOMES[1:])])
+
+
 
 
 CUBE_BEARINGS = (0.0, 30.0, 60.0, 90.0)  # degrees from straight back, bin edges (90 in the last)
@@ -1069,14 +1079,11 @@ def sealed_by_cube_bearing(episodes):
                        episodes["cube_bearing"])
     if not np.isfinite(bearing).any():
         return {}
-    result, sealed = {}, episodes["hiders_sealed_prep"] > 0
-    last = len(CUBE_BEARINGS) - 2
-    for k, (lo, hi) in enumerate(zip(CUBE_BEARINGS[:-1], CUBE_BEARINGS[1:])):
-        group = (bearing >= lo) & ((bearing <= hi) if k == last else (bearing < hi))
-        name = f"cube_bearing_{lo:.0f}-{hi:.0f}deg"
-        result[f"sealed_{name}"] = float(sealed[group].mean()) if group.any() else math.nan
-        result[f"episodes_{name}"] = int(group.sum())
-    return result
+    last = CUBE_BEARINGS[-1]
+    return shares_in_groups(episodes["hiders_sealed_prep"] > 0, "sealed", [
+        (f"cube_bearing_{lo:.0f}-{hi:.0f}deg",
+         (bearing >= lo) & ((bearing <= hi) if hi == last else (bearing < hi)))
+        for lo, hi in zip(CUBE_BEARINGS[:-1], CUBE_BEARINGS[1:])])
 
 
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
@@ -1134,14 +1141,10 @@ def climbs_by_ramp_gap(episodes):
     cells = np.rint(episodes["ramp_gap"] / game.CELL)  # NaN stays NaN
     if not np.isfinite(cells).any():
         return {}
-    result, climbed = {}, climbed_in(episodes)  # [n]
-    groups = {f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m": (cells >= lo) & (cells <= hi)
-              for lo, hi in RAMP_GAPS}
-    groups["not_facing"] = ~np.isfinite(cells)
-    for name, group in groups.items():
-        result[f"climbed_in_{name}"] = float(climbed[group].mean()) if group.any() else math.nan
-        result[f"episodes_{name}"] = int(group.sum())
-    return result
+    groups = [(f"gap_{lo * game.CELL:.1f}-{hi * game.CELL:.1f}m", (cells >= lo) & (cells <= hi))
+              for lo, hi in RAMP_GAPS]
+    groups.append(("not_facing", ~np.isfinite(cells)))
+    return shares_in_groups(climbed_in(episodes), "climbed_in", groups)  # float [n], NaN kept
 
 
 def tile(images):
