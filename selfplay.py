@@ -1061,8 +1061,6 @@ def sealed_by_cube_home(episodes):
         for lo, hi in zip(CUBE_HOMES[:-1], CUBE_HOMES[1:])])
 
 
-
-
 CUBE_BEARINGS = (0.0, 30.0, 60.0, 90.0)  # degrees from straight back, bin edges (90 in the last)
 NEAR_HOME = 0.3  # m: a cube nearer than this to closing the door has no direction worth a split
 
