@@ -485,6 +485,30 @@ def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
     np.testing.assert_allclose(fig.axes[-1].lines[1].get_ydata(), [0.4, 0.4])  # cube_gap 2
 
 
+def test_comparing_runs_draws_cube_reachs_share_where_a_run_moved_its_gaps(tmp_path):
+    """Two hand-written runs with forts left to finish, one of which moved its gaps
+    (curriculum.cube_reach, a finite cube_reach_share): the share closed from the farthest gap
+    gets its panel after the own starts', with that run's values and the other's NaN."""
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
+              "door_cube_hiders_sealed_prep", "cube_gap_farthest", "cube_reach_share"]
+    paths = []
+    for name, shares in (("moved", (0.2, 0.4, 0.6)), ("fixed", ("", "", ""))):
+        os.makedirs(tmp_path / name)
+        with open(tmp_path / name / "metrics.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(fields)
+            for u in range(3):
+                writer.writerow([u, 100 * u, 0.1, 10, 5, 0.5, 0.4, shares[u]])
+        paths.append(str(tmp_path / name))
+    fig = sp.comparison_figure(paths, width=1)
+    titles = [ax.get_ylabel() for ax in fig.axes]
+    assert titles == [title for title, _ in sp.COMPARED] + [
+        title for title, _ in sp.COMPARED_CUBES]
+    moved, fixed = fig.axes[len(sp.COMPARED)].lines
+    np.testing.assert_allclose(moved.get_ydata(), [0.2, 0.4, 0.6])
+    assert np.isnan(fixed.get_ydata()).all()
+
+
 @pytest.mark.parametrize("other_game,door_forts", [(None, False), ("ramp-room", False),
                                                   ("ramp-room", True)])
 def test_eval_reports_what_stepping_the_env_by_hand_gives(other_game, door_forts, tmp_path):
