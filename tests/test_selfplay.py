@@ -362,6 +362,17 @@ def test_render_and_plot_write_readable_files(tmp_path):
     assert imageio.imread(png).shape[0] > 100
 
 
+def write_metrics(folder, fields, rows):
+    """A hand-written run folder: metrics.csv with header `fields` and `rows` (lists, one per
+    update; "" for a statistic the update did not record). Returns the folder as a str."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        writer.writerows(rows)
+    return str(folder)
+
+
 @pytest.mark.parametrize("door_forts, replayed, panels", [(False, 0, 5), (True, 4, 6),
                                                           (True, 10, 1), (False, 10, 5)])
 def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(
@@ -372,11 +383,8 @@ def test_the_plot_of_a_run_with_forts_built_for_the_hiders_has_a_panel_for_them(
     panels go; all replayed from the start-state buffer alone: they stay (nothing else to draw)."""
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed"] + (
         ["door_fort_hiders_sealed", "door_fort_seekers_climbed_in"] if door_forts else [])
-    with open(tmp_path / "metrics.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fields)
-        for u in range(3):
-            writer.writerow([u, 100 * u, 0.1, 10, replayed] + ([0.5, 0.25] if door_forts else []))
+    write_metrics(tmp_path, fields, [[u, 100 * u, 0.1, 10, replayed]
+                                     + ([0.5, 0.25] if door_forts else []) for u in range(3)])
     assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * panels
 
 
@@ -386,11 +394,8 @@ def test_the_plot_of_a_run_with_forts_left_to_finish_adds_a_panel_for_them(tmp_p
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
               "door_cube_hiders_sealed_prep", "door_cube_hiders_sealed", "cube_gap_farthest",
               "cube_reach_share"]
-    with open(tmp_path / "metrics.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fields)
-        for u in range(3):
-            writer.writerow([u, 100 * u, 0.1, 10, 3, 0.5, 0.25, 0.4, 0.1])
+    write_metrics(tmp_path, fields, [[u, 100 * u, 0.1, 10, 3, 0.5, 0.25, 0.4, 0.1]
+                                     for u in range(3)])
     assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * 6
 
 
@@ -419,19 +424,16 @@ def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
 
 def write_fort_metrics(path, ramp_gaps=None):
     """A hand-written metrics.csv of a run whose 10 episodes an update all began from forts."""
-    os.makedirs(path)
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed"] + [
         key for _, key in sp.COMPARED_FORTS if ramp_gaps or key != "ramp_gap_farthest"]
-    with open(os.path.join(path, "metrics.csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fields)
-        for u in range(3):  # every door-fort statistic 0.5
-            row = {"update": u, "steps": 100 * u, "hider_reward": 0.1, "episodes_ended": 10,
-                   "episodes_replayed": 10}
-            if ramp_gaps:
-                row["ramp_gap_farthest"] = ramp_gaps[u]
-            writer.writerow([row.get(key, 0.5) for key in fields])
-    return str(path)
+    rows = []
+    for u in range(3):  # every door-fort statistic 0.5
+        row = {"update": u, "steps": 100 * u, "hider_reward": 0.1, "episodes_ended": 10,
+               "episodes_replayed": 10}
+        if ramp_gaps:
+            row["ramp_gap_farthest"] = ramp_gaps[u]
+        rows.append([row.get(key, 0.5) for key in fields])
+    return write_metrics(path, fields, rows)
 
 
 @pytest.mark.parametrize("gaps", [None, (0.6, 0.6, 0.8)])
@@ -491,15 +493,9 @@ def test_comparing_runs_draws_cube_reachs_share_where_a_run_moved_its_gaps(tmp_p
     gets its panel after the own starts', with that run's values and the other's NaN."""
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
               "door_cube_hiders_sealed_prep", "cube_gap_farthest", "cube_reach_share"]
-    paths = []
-    for name, shares in (("moved", (0.2, 0.4, 0.6)), ("fixed", ("", "", ""))):
-        os.makedirs(tmp_path / name)
-        with open(tmp_path / name / "metrics.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields)
-            for u in range(3):
-                writer.writerow([u, 100 * u, 0.1, 10, 5, 0.5, 0.4, shares[u]])
-        paths.append(str(tmp_path / name))
+    paths = [write_metrics(tmp_path / name, fields,
+                           [[u, 100 * u, 0.1, 10, 5, 0.5, 0.4, shares[u]] for u in range(3)])
+             for name, shares in (("moved", (0.2, 0.4, 0.6)), ("fixed", ("", "", "")))]
     fig = sp.comparison_figure(paths, width=1)
     titles = [ax.get_ylabel() for ax in fig.axes]
     assert titles == [title for title, _ in sp.COMPARED] + [
