@@ -1291,14 +1291,16 @@ def comparison_figure(run_paths, width=50, lineage=False):
     if lineage:  # each run's steps moved on by what came before it
         runs = [(name, steps + (read_origin(path) or {"steps": 0})["steps"], column)
                 for path, (name, steps, column) in zip(run_paths, runs)]
+
+    def recorded(key, runs_that=any):  # did any run (or, with all, every run) record `key`?
+        return runs_that(np.isfinite(column(key)).any() for _, _, column in runs)
+
     compared = COMPARED
     if all(from_forts(column) for _, _, column in runs):
-        compared = [(title, key) for title, key in COMPARED_FORTS
-                    if any(np.isfinite(column(key)).any() for _, _, column in runs)]
-    if all(np.isfinite(column("cube_gap_farthest")).any() for _, _, column in runs):
+        compared = [(title, key) for title, key in COMPARED_FORTS if recorded(key)]
+    if recorded("cube_gap_farthest", all):
         compared = list(compared) + [(title, key) for title, key in COMPARED_CUBES
-                                     if any(np.isfinite(column(key)).any()
-                                            for _, _, column in runs)]
+                                     if recorded(key)]
     fig, axes = plt.subplots(len(compared), 1, figsize=(8, 2 * len(compared)), sharex=True,
                              squeeze=False)
     axes = axes[:, 0]
