@@ -35,7 +35,9 @@ What this file teaches
 
     `ramp_reach` (`RampReach`) is ours too: a distance curriculum for the ramp. Where the ramp
     starts facing the room's wall a few cells short of it, the gaps drawn move one cell farther
-    each time the seeker has learnt to bring the ramp from the farthest one.
+    each time the seeker has learnt to bring the ramp from the farthest one. In a game whose
+    own ramps stand anywhere, `fort_ramps` sets the ramp so in a part of the forts built for
+    the hiders, and `ramp_reach` moves those ramps.
 
     `door_cubes` and `cube_reach` (`CubeReach`) are the same two ideas for the hiders: a part of
     the episodes begins from a fort left to finish (the room's cube a few cells straight back
@@ -101,11 +103,17 @@ class CurriculumConfig:
     # cube, facing the door (env.close_doors' `hiders_behind`): the push is one step forward
     cube_arc: bool = False  # those cubes stand their gap from home in any direction into the
     # room, not only straight back (env.close_doors' `arc`): nearer the game's own starts
+    fort_ramps: float = 0.0  # ours: of the forts built for the hiders (door_forts), the part
+    # whose ramp stands outside the room uphill toward its wall (env.close_doors' `wall_ramp`),
+    # as in the `ramp_spawn="wall"` games, in a game whose own ramps stand anywhere: the
+    # seeker's first lesson in what a ramp is for, beside forts the hiders build themselves
+    fort_ramp_gap: int = 0  # the farthest such a ramp starts short of the wall, in cells
+    # (0.2 m); each fort draws a gap from 0 to it, and `ramp_reach` moves them all out
 
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    for name in ("share", "door_forts", "door_cubes"):
+    for name in ("share", "door_forts", "door_cubes", "fort_ramps"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
     if config.share + config.door_forts + config.door_cubes > 1.0:
@@ -116,7 +124,7 @@ def check_curriculum(config):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
                              f"{getattr(config, name)}")
-    for name in ("cube_gap", "cube_spread"):
+    for name in ("cube_gap", "cube_spread", "fort_ramp_gap"):
         if getattr(config, name) < 0:
             raise ValueError(f"curriculum.{name} is a number of cells >= 0, got "
                              f"{getattr(config, name)}")
@@ -225,8 +233,13 @@ class StartStates:
         if not len(ended) or (not len(self) and not forts and not cubes):
             return 0
         draws = self.rng.random(len(ended))  # [n] one per world: buffer, fort, fort to finish, own
-        restarted = len(env.close_doors(ended[(draws >= share) & (draws < share + forts)])
-                        ) if forts else 0
+        built = ended[(draws >= share) & (draws < share + forts)]
+        restarted = 0
+        if self.config.fort_ramps > 0 and len(built):  # no draw at 0: runs go on as they were
+            at_wall = self.rng.random(len(built)) < self.config.fort_ramps
+            restarted += len(env.close_doors(built[at_wall], wall_ramp=True))
+            built = built[~at_wall]
+        restarted += len(env.close_doors(built)) if forts else 0
         to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
         restarted += len(env.close_doors(ended[to_finish], set_back=True,
                                          hiders_behind=self.config.hiders_behind,
@@ -316,8 +329,11 @@ class Reach:
 
 class RampReach(Reach):
     """The ramp (`curriculum.ramp_reach`). In the `ramp_spawn="wall"` games it starts uphill
-    toward the room's wall, `ramp_gap` cells short of it; a hit is the seeker climbing into a
-    fort built for the hiders (`door_forts`), and the gaps stop at env.most_ramp_gap (2.4 m)."""
+    toward the room's wall, `ramp_gap` cells short of it; with `fort_ramps`, so does the ramp
+    of that part of the forts built for the hiders, and those are the gaps moved. A hit is the
+    seeker climbing into a fort built for the hiders (`door_forts`) whose ramp started at the
+    farthest gap (a fort's ramp the game placed there by chance counts too), and the gaps stop
+    at env.most_ramp_gap (2.4 m)."""
 
     flag, gap_key = "door_fort", "ramp_gap"
 
@@ -325,13 +341,18 @@ class RampReach(Reach):
         super().__init__(config, config.ramp_reach)
 
     def gaps(self, env):
+        if self.config.fort_ramps > 0:
+            return env.fort_ramp_gaps
         return env.rules.ramp_gap_min, env.rules.ramp_gap_max
 
     def most(self, env):
         return game.most_ramp_gap(env.preset)
 
     def set_gaps(self, env, low, high):
-        env.set_ramp_gaps(low, high)
+        if self.config.fort_ramps > 0:
+            env.set_fort_ramp_gaps(low, high)
+        else:
+            env.set_ramp_gaps(low, high)
 
 
 class CubeReach(Reach):
@@ -364,18 +385,32 @@ def check_starts(config, preset):
     """The curriculum's starts against the game: `door_forts` and `door_cubes` need a game
     whose hiders start in the room (env.check_door_forts), `cube_gap` a gap that fits in it;
     `ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp that
-    starts facing the room's wall (it moves that ramp's gap), `cube_reach` forts left to
-    finish, and so does `cube_arc`: a clear error otherwise, before any episode starts."""
+    starts facing the room's wall (it moves that ramp's gap), the game's or `fort_ramps`';
+    `fort_ramps` needs those forts and a game whose ramp stands elsewhere; `cube_reach` needs
+    forts left to finish, and so does `cube_arc`: a clear error otherwise, before any episode
+    starts."""
     if config.door_forts > 0 or config.door_cubes > 0:
         game.check_door_forts(preset)
     if config.ramp_reach > 0 and config.door_forts <= 0:
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} counts climbs into the "
                          f"forts built for the hiders: it needs curriculum.door_forts > 0, got "
                          f"{config.door_forts}")
-    if config.ramp_reach > 0 and preset.ramp_spawn != "wall":
+    if config.ramp_reach > 0 and preset.ramp_spawn != "wall" and config.fort_ramps <= 0:
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} moves a ramp that starts "
                          f"facing the room's wall: game {preset.name!r} has ramp_spawn "
-                         f"{preset.ramp_spawn!r}, expected 'wall' (e.g. ramp-room-nudge)")
+                         f"{preset.ramp_spawn!r}, expected 'wall' (e.g. ramp-room-nudge), or "
+                         f"curriculum.fort_ramps > 0")
+    if config.fort_ramps > 0 and (config.door_forts <= 0 or preset.ramp_spawn == "wall"
+                                  or preset.ramps < 1):
+        raise ValueError(f"curriculum.fort_ramps={config.fort_ramps} sets the ramp of the forts "
+                         f"built for the hiders at the room's wall: it needs "
+                         f"curriculum.door_forts > 0 and a game with a ramp that is not already "
+                         f"there, got door_forts={config.door_forts}, game {preset.name!r} "
+                         f"(ramps {preset.ramps}, ramp_spawn {preset.ramp_spawn!r})")
+    if config.fort_ramps > 0 and config.fort_ramp_gap > game.most_ramp_gap(preset):
+        raise ValueError(f"curriculum.fort_ramp_gap={config.fort_ramp_gap} cells does not fit "
+                         f"between the room's wall and the arena's edge in {preset.name!r}: "
+                         f"expected at most {game.most_ramp_gap(preset)}")
     if config.cube_reach > 0 and config.door_cubes <= 0:
         raise ValueError(f"curriculum.cube_reach={config.cube_reach} counts the forts left to "
                          f"finish that the hiders closed: it needs curriculum.door_cubes > 0, "

@@ -925,6 +925,22 @@ def arc_position(door, arena, distance, rng, tries=32):
     return home + distance * back
 
 
+def wall_ramp_position(arena, gap, rng):
+    """(spot [2], heading): where a ramp stands, and which way it faces, to go up `gap` cells
+    (0.2 m each) short of the quadrant room's wall from outside, as `ramp_spawn="wall"` places
+    it (`find_spot`): left of the room going up along +x toward wall 4, or above it going up
+    along -y toward wall 5, equally often, anywhere along that wall. For forts built for the
+    hiders (`close_doors`' `wall_ramp`): the ramp the seeker first learnt to climb, in a game
+    whose own ramps stand anywhere."""
+    n, fx = round(arena / CELL), 3  # cells across the arena; a ramp's footprint is 3 x 3
+    h = n // 2
+    if rng.integers(2) == 0:  # lower-left cell (i, j) of the footprint, as find_spot draws it
+        (i, j), heading = (h - fx - gap, int(rng.integers(0, h - fx + 1))), 0.0
+    else:
+        (i, j), heading = (int(rng.integers(h, n - fx + 1)), h + gap), -math.pi / 2
+    return np.array([(i + fx / 2) * CELL, (j + fx / 2) * CELL]), heading
+
+
 def most_cube_gap(p):
     """The farthest back from its door a fort's cube can stand, in cells: from the spot flush
     against the door to the one flush against the room's far wall, straight across the room
@@ -1047,6 +1063,8 @@ class HideAndSeek:
                                         n_wall_slots(self.preset))
         self.timing = dict.fromkeys(("physics", "sense", "observations", "rest"), 0.0)
         self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
+        self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
+        # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -1063,6 +1081,7 @@ class HideAndSeek:
         self.__dict__.setdefault("door_cube", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_gaps", (0, 0))
+        self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("observe_doors", False)
@@ -1243,7 +1262,8 @@ class HideAndSeek:
         self.start_episodes(worlds)
         self.replayed[worlds] = True
 
-    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False, arc=False):
+    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False, arc=False,
+                    wall_ramp=False):
         """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
         then the room's cubes (in slot order, one per door) set flush against its doors from
         inside and locked by the hiders, who start in the room. Where a cube's place would
@@ -1260,14 +1280,21 @@ class HideAndSeek:
         room (the cube 11 cells back) or would touch another body is drawn again, as above.
         With `arc` instead of `hiders_behind`, the cube stands k cells from where it closes
         the door in any direction into the room (`arc_position`), not only straight back: as
-        far from home as before, but placed more as the game places it. Returns the worlds
-        arranged."""
+        far from home as before, but placed more as the game places it. With `wall_ramp`, the
+        ramp is moved to stand outside the room uphill toward its wall, k cells short of it (k
+        drawn from `fort_ramp_gaps`, `wall_ramp_position`), as the `ramp_spawn="wall"` games
+        place it: the seeker's first lesson in what a ramp is for, in a game whose own ramps
+        stand anywhere. A world where it would touch another body is drawn again. Returns the
+        worlds arranged."""
         p = check_door_forts(self.preset)
         if arc and (hiders_behind or not set_back):
             raise ValueError(f"arc places the cube of a fort left to finish anywhere on its "
                              f"half-circle: it needs set_back and no hiders_behind (they stand "
                              f"straight behind the cube), got set_back={set_back}, "
                              f"hiders_behind={hiders_behind}")
+        if wall_ramp and self.n_ramps == 0:
+            raise ValueError(f"wall_ramp moves the ramp to the room's wall: game "
+                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
         s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
         low, high = self.cube_gaps
         for _ in range(tries):
@@ -1295,6 +1322,9 @@ class HideAndSeek:
                                                                hiders):
                         conflicts.append(w)
                         continue
+                    if wall_ramp and not self.ramp_to_wall(w):
+                        conflicts.append(w)
+                        continue
                     arranged.append((w, gap))
             pending = np.array(conflicts, np.int64)
         done = np.array([w for w, _ in arranged], np.int64)
@@ -1320,6 +1350,33 @@ class HideAndSeek:
             return False
         s.pos[w, hiders], s.angle[w, hiders] = spots, heading
         return True
+
+    def ramp_to_wall(self, w):
+        """Move world w's first ramp uphill toward the room's wall, a gap drawn from
+        `fort_ramp_gaps` short of it (`wall_ramp_position`); False, nothing moved, where it
+        would touch another body."""
+        s, ramps = self.world, np.flatnonzero(self.world.kind[w] == RAMP)
+        spot, heading = wall_ramp_position(self.preset.arena,
+                                           int(self.rng.integers(self.fort_ramp_gaps[0],
+                                                                 self.fort_ramp_gaps[1] + 1)),
+                                           self.rng)
+        if overlaps_square(s, w, ramps[:1], spot, half=RAMP_HALF[0]):
+            return False
+        s.pos[w, ramps[0]], s.angle[w, ramps[0]] = spot, heading
+        return True
+
+    def set_fort_ramp_gaps(self, low, high):
+        """From the next `close_doors(..., wall_ramp=True)` on, a fort's wall ramp stands
+        `low`..`high` cells (0.2 m) short of the room's wall: curriculum.py's `RampReach` moves
+        them out as the seeker learns to bring the ramp (`curriculum.fort_ramps`). Pickled with
+        the worlds, so a resumed run keeps them."""
+        most = most_ramp_gap(self.preset)
+        if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
+                and 0 <= low <= high <= most):
+            raise ValueError(f"fort ramp gaps must be whole cells with 0 <= low <= high <= "
+                             f"{most} (the room's wall to the arena's edge in "
+                             f"{self.preset.name!r}), got ({low}, {high})")
+        self.fort_ramp_gaps = (int(low), int(high))
 
     def set_cube_gaps(self, low, high):
         """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its

@@ -257,6 +257,9 @@ class Trainer:
         if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
             for env in self.envs:
                 env.set_cube_gaps(*first_cube_gaps(starts))
+        if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
+            for env in self.envs:
+                env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
         self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
 
@@ -494,7 +497,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["door_fort_seekers_climbed_in_far"] = mean_where_defined(
             climbed_in_far(ended)[forts])
     if trainer.reach is not None:  # the ramp's gaps as this update's rollout drew them
-        record["ramp_gap_farthest"] = round(trainer.envs[0].rules.ramp_gap_max * game.CELL, 3)
+        record["ramp_gap_farthest"] = round(trainer.reach.gaps(trainer.envs[0])[1] * game.CELL,
+                                            3)
         record["ramp_reach_share"] = trainer.reach.share()  # climbs from there, before this update
     if trainer.config.curriculum.door_cubes > 0:  # how the forts left to finish ended
         begun_so(record, ended, n_ended, "door_cube",
@@ -925,7 +929,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
     in the cube's way 8 times over plays its own start: `door_fort` says which); with
     `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
-    as curriculum.ramp_reach moves it in training) instead of the game's own gaps; with
+    as curriculum.ramp_reach moves it in training) instead of the game's own gaps, or, in a
+    game whose ramps stand anywhere, with `door_forts`, the forts' ramp moved so (env.close_doors'
+    wall_ramp, as curriculum.fort_ramps); with
     `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
     doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
     `hiders_behind` the hiders just behind it (curriculum.hiders_behind), with `cube_arc`
@@ -935,7 +941,15 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
     the last step: a dict of 1-D arrays [n_worlds])."""
     env = game.HideAndSeek(config.game, n_worlds, seed, observe_doors=config.observe_doors)
-    if ramp_gaps is not None:
+    fort_ramps = ramp_gaps is not None and env.preset.ramp_spawn != "wall"
+    if fort_ramps and not door_forts:
+        raise ValueError(f"ramp_gaps {tuple(ramp_gaps)} set a ramp facing the room's wall: game "
+                         f"{env.preset.name!r} places its ramps elsewhere, so they need "
+                         f"door_forts (--door-forts), which moves the forts' ramps there, or a "
+                         f"game with ramp_spawn 'wall'")
+    if fort_ramps:
+        env.set_fort_ramp_gaps(*ramp_gaps)
+    elif ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
     if door_forts and cube_gaps is not None:
         raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
@@ -949,7 +963,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         env.set_cube_gaps(*cube_gaps)
     if door_forts or cube_gaps is not None:
         env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
-                        hiders_behind=hiders_behind, arc=cube_arc)
+                        hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -1518,7 +1532,8 @@ def build_parser():
         command.add_argument("--ramp-gaps", type=int, nargs=2, default=None, metavar=("LOW",
                              "HIGH"), help="the wall ramp LOW..HIGH cells (0.2 m) short of the "
                              "wall instead of the game's own gaps (a ramp_spawn 'wall' game; "
-                             "0 12 is every gap)")
+                             "0 12 is every gap); in another game, with --door-forts, the "
+                             "forts' ramp moved there (curriculum.fort_ramps)")
         command.add_argument("--cube-gaps", type=int, nargs=2, default=None, metavar=("LOW",
                              "HIGH"), help="every episode from a fort left to finish: the "
                              "room's cube LOW..HIGH cells (0.2 m) straight back from its "

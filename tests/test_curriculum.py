@@ -2,6 +2,9 @@
 that was copied, restored episodes are marked and left out of the records, and curriculum.py keeps,
 scores and draws states as its docstring says (checked against brute force and counting)."""
 
+import os
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +14,8 @@ import physics
 import selfplay as sp
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
                         rms_distance)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def random_actions(rng, W, A):
@@ -753,3 +758,104 @@ def test_a_cube_spread_of_0_draws_the_farthest_gap_alone():
     assert sp.Trainer(config, "cpu").envs[0].cube_gaps == (4, 4)
     with pytest.raises(ValueError, match="cube_spread is a number of cells >= 0, got -1"):
         sp.apply_overrides(config, ["curriculum.cube_spread=-1"])
+
+
+# -- the forts' ramp at the wall in a game whose ramps stand anywhere (curriculum.fort_ramps) ---
+
+@pytest.mark.parametrize("gap", [0, 5, 12])
+def test_a_forts_wall_ramp_goes_up_toward_the_room_its_gap_short_of_the_wall(gap):
+    """Measured from the ramp's pose: its high edge `gap` cells from the outer face of wall 4
+    (x = 2.95, the ramp left of the room, uphill along +x) or of wall 5 (y = 3.05, above the
+    room, uphill along -y), and beside the room along that wall, as ramp_spawn 'wall' sets it."""
+    env = game.HideAndSeek("ramp-room", 64, seed=gap)
+    env.set_fort_ramp_gaps(gap, gap)
+    arranged = env.close_doors(np.arange(64), wall_ramp=True)
+    assert len(arranged) >= 60
+    ramp = env.n_agents + env.n_boxes
+    sides = set()
+    for w in arranged:
+        (x, y), heading = env.world.pos[w, ramp], env.world.angle[w, ramp]
+        if np.isclose(heading, 0.0):  # up along +x: its high edge at x + 0.25
+            assert 2.95 - (x + 0.25) == pytest.approx(gap * 0.2) and 0.25 <= y <= 2.75
+        else:
+            assert np.isclose(heading, -np.pi / 2)  # up along -y: its high edge at y - 0.25
+            assert (y - 0.25) - 3.05 == pytest.approx(gap * 0.2) and 3.25 <= x <= 5.75
+        sides.add(round(float(heading), 3))
+    assert len(sides) == 2  # both walls, as the wall games
+    np.testing.assert_allclose(env.ramp_gap[arranged], gap * 0.2, atol=1e-9)  # eval splits by it
+    assert env.door_fort[arranged].all() and env.sealed_off(arranged).all()
+
+
+def test_a_forts_wall_ramp_touches_no_body():
+    """At rest, with nothing pushed, no body moves in one step: the ramp overlaps nothing."""
+    env = game.HideAndSeek("ramp-room", 64, seed=2)
+    env.set_fort_ramp_gaps(0, 3)
+    arranged = env.close_doors(np.arange(64), wall_ramp=True)
+    before = env.world.pos[arranged].copy()
+    env.step(np.tile(np.array([5, 5, 5, 0, 1]), (64, env.n_agents, 1)))
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+
+
+def test_fort_ramps_set_the_ramp_of_that_part_of_the_forts_at_the_wall():
+    """fort_ramps 0.5 of door_forts 1.0: about half the forts' ramps stand exactly 0 cells
+    short, facing the wall (a ramp the game placed anywhere outside does so seldom)."""
+    worlds, n = game.HideAndSeek("ramp-room", 800, seed=3), 800
+    config = CurriculumConfig(door_forts=1.0, fort_ramps=0.5)
+    assert StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n)) >= n - 10
+    at_wall = np.isclose(worlds.ramp_gap, 0.0)
+    assert worlds.door_fort.all() and abs(at_wall.mean() - 0.5) < 0.07
+    StartStates(CurriculumConfig(door_forts=1.0), [slice(0, 3 * n)], 3).restart(
+        worlds, np.arange(n))
+    assert np.isclose(worlds.ramp_gap, 0.0).mean() < 0.05  # fort_ramps 0: where the game put it
+
+
+def test_the_ramp_use_checkpoint_climbs_a_forts_wall_ramp_in_a_game_whose_ramps_stand_anywhere():
+    """ramp-room-wall-3's seeker learnt to climb a ramp standing at the wall (`ramp-room-wall`,
+    65% of its forts) and climbs into 2.5% of `ramp-room`'s forts (README). With the forts'
+    ramp moved to the wall, `ramp-room` is its own game again: 128 sampled episodes, >= 35%,
+    as tests/test_results.py asks of it in its own game."""
+    trainer = sp.load_in_game(os.path.join(ROOT, "checkpoints", "ramp-room-wall-ramp-use.pt"),
+                              "cpu", "ramp-room")
+    result = sp.evaluate(trainer, n_worlds=128, seed=0, sample=True, door_forts=True,
+                         ramp_gaps=(0, 0))
+    assert result["episodes_gap_0.0-0.0m"] >= 120 and result["seekers_climbed_in"] >= 0.35
+
+
+def test_ramp_gaps_in_a_game_whose_ramps_stand_anywhere_need_forts():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    with pytest.raises(ValueError, match="ramp_gaps \\(0, 1\\).*need door_forts"):
+        sp.evaluate(trainer, 2, ramp_gaps=(0, 1))
+
+
+@pytest.mark.parametrize("game_name, settings, message", [
+    ("ramp-room", ["curriculum.fort_ramps=0.5"], "needs curriculum.door_forts > 0"),
+    ("ramp-room-wall", ["curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5"],
+     "ramp_spawn 'wall'"),
+    ("fort", ["curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5"], "ramps 0"),
+    ("ramp-room", ["curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5",
+                   "curriculum.fort_ramp_gap=13"], "fort_ramp_gap=13 cells does not fit"),
+    ("ramp-room", ["curriculum.fort_ramps=1.5"], "fort_ramps must be in \\[0, 1\\], got 1.5"),
+    ("ramp-room", ["curriculum.fort_ramp_gap=-1"], "fort_ramp_gap is a number of cells")])
+def test_fort_ramps_set_badly_are_a_clear_error(game_name, settings, message):
+    with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
+        sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),
+                   "cpu")
+
+
+def test_ramp_reach_moves_the_forts_wall_ramps_where_fort_ramps_set_them(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=2", "curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5",
+        "curriculum.fort_ramp_gap=2", "curriculum.ramp_reach=0.5", "curriculum.reach_window=2"])
+    trainer = sp.Trainer(config, "cpu")
+    assert trainer.envs[0].fort_ramp_gaps == (0, 2)  # from 0 to fort_ramp_gap
+    assert trainer.reach.update(trainer.envs, *reach_episodes([0.4, 0.4], [1, 0])) == (1, 3)
+    assert trainer.envs[0].fort_ramp_gaps == (1, 3)
+    assert trainer.envs[0].preset.ramp_gap == (0, 0)  # the game's own ramps stay anywhere
+    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
+    assert sp.load_checkpoint(str(tmp_path / "c.pt")).envs[0].fort_ramp_gaps == (1, 3)
+
+
+def test_worlds_pickled_before_fort_ramps_draw_their_wall_ramps_flush():
+    env = game.HideAndSeek("ramp-room", 2, seed=0)
+    del env.fort_ramp_gaps  # as pickled by an env.py without it
+    assert pickle.loads(pickle.dumps(env)).fort_ramp_gaps == (0, 0)
