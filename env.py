@@ -941,6 +941,16 @@ def wall_ramp_position(arena, gap, rng):
     return np.array([(i + fx / 2) * CELL, (j + fx / 2) * CELL]), heading
 
 
+def whole_cells(body, low, high, most, what_most_is):
+    """(low, high) as ints: a range of gaps in whole cells, 0 <= low <= high <= most, or a
+    clear error that names them (`set_cube_gaps`, `set_fort_ramp_gaps`)."""
+    if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
+            and 0 <= low <= high <= most):
+        raise ValueError(f"{body} gaps must be whole cells with 0 <= low <= high <= {most} "
+                         f"({what_most_is}), got ({low}, {high})")
+    return int(low), int(high)
+
+
 def most_cube_gap(p):
     """The farthest back from its door a fort's cube can stand, in cells: from the spot flush
     against the door to the one flush against the room's far wall, straight across the room
@@ -1370,25 +1380,17 @@ class HideAndSeek:
         `low`..`high` cells (0.2 m) short of the room's wall: curriculum.py's `RampReach` moves
         them out as the seeker learns to bring the ramp (`curriculum.fort_ramps`). Pickled with
         the worlds, so a resumed run keeps them."""
-        most = most_ramp_gap(self.preset)
-        if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
-                and 0 <= low <= high <= most):
-            raise ValueError(f"fort ramp gaps must be whole cells with 0 <= low <= high <= "
-                             f"{most} (the room's wall to the arena's edge in "
-                             f"{self.preset.name!r}), got ({low}, {high})")
-        self.fort_ramp_gaps = (int(low), int(high))
+        self.fort_ramp_gaps = whole_cells("fort ramp", low, high, most_ramp_gap(self.preset),
+                                          f"the room's wall to the arena's edge in "
+                                          f"{self.preset.name!r}")
 
     def set_cube_gaps(self, low, high):
         """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its
         cube `low`..`high` cells (0.2 m) back from the door: curriculum.py's `CubeReach` moves
         them back as the hiders learn to push it home. Pickled with the worlds, so a resumed
         run keeps them."""
-        most = most_cube_gap(self.preset)
-        if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
-                and 0 <= low <= high <= most):
-            raise ValueError(f"cube gaps must be whole cells with 0 <= low <= high <= {most} "
-                             f"(the room's depth in {self.preset.name!r}), got ({low}, {high})")
-        self.cube_gaps = (int(low), int(high))
+        self.cube_gaps = whole_cells("cube", low, high, most_cube_gap(self.preset),
+                                     f"the room's depth in {self.preset.name!r}")
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]

@@ -855,6 +855,19 @@ def test_ramp_reach_moves_the_forts_wall_ramps_where_fort_ramps_set_them(tmp_pat
     assert sp.load_checkpoint(str(tmp_path / "c.pt")).envs[0].fort_ramp_gaps == (1, 3)
 
 
+@pytest.mark.parametrize("setter, gaps, message", [
+    ("set_fort_ramp_gaps", (3, 13), "fort ramp gaps .* <= 12 \\(the room's wall to the arena"),
+    ("set_fort_ramp_gaps", (2, 1), "fort ramp gaps .*got \\(2, 1\\)"),
+    ("set_cube_gaps", (0, 12), "cube gaps .* <= 11 \\(the room's depth"),
+    ("set_cube_gaps", (0.5, 2), "cube gaps must be whole cells.*got \\(0.5, 2\\)")])
+def test_gaps_out_of_range_are_refused_and_the_gaps_kept(setter, gaps, message):
+    env = game.HideAndSeek("ramp-room", 1, seed=0)
+    before = (env.fort_ramp_gaps, env.cube_gaps)
+    with pytest.raises(ValueError, match=message):
+        getattr(env, setter)(*gaps)
+    assert (env.fort_ramp_gaps, env.cube_gaps) == before
+
+
 def test_worlds_pickled_before_fort_ramps_draw_their_wall_ramps_flush():
     env = game.HideAndSeek("ramp-room", 2, seed=0)
     del env.fort_ramp_gaps  # as pickled by an env.py without it
