@@ -1280,6 +1280,8 @@ COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in
                   ("hiders sealed off at the end", "door_fort_hiders_sealed"),
                   ("highest a seeker stood (m)", "door_fort_max_seeker_height"),
                   ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # curriculum.ramp_reach
+COMPARED_SOME_FORTS = (("seeker climbed into a fort given", "door_fort_seekers_climbed_in"),
+                       ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # ramp_reach
 COMPARED_CUBES = (("closed from the farthest gap", "cube_reach_share"),  # cube_reach's window
                   ("forts left to finish closed", "door_cube_hiders_sealed_prep"),  # every gap
                   ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes
@@ -1292,8 +1294,11 @@ def comparison_figure(run_paths, width=50, lineage=False):
     so that runs branched from one another line up where they left their source). The
     statistics are COMPARED, those of the game's own starts; where every run began nearly all
     its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS, how those
-    ended, instead (its last panel only if some run moved the ramp's gaps); where
-    every run began some from forts left to finish (curriculum.door_cubes), COMPARED_CUBES
+    ended, instead (its last panel only if some run moved the ramp's gaps); where every run
+    began only some of them so (curriculum.door_forts below 1), COMPARED_SOME_FORTS after the
+    own starts' (the seeker's climbs into those forts, and the ramp's farthest gap if some run
+    moved it: curriculum.ramp_reach with fort_ramps); where every run began some from forts
+    left to finish (curriculum.door_cubes), COMPARED_CUBES
     too (but the share closed from the farthest gap only if some run moved its gaps with
     curriculum.cube_reach). Returns the matplotlib figure."""
     import matplotlib
@@ -1312,6 +1317,9 @@ def comparison_figure(run_paths, width=50, lineage=False):
     compared = COMPARED
     if all(from_forts(column) for _, _, column in runs):
         compared = [(title, key) for title, key in COMPARED_FORTS if recorded(key)]
+    elif recorded("door_fort_seekers_climbed_in", all):
+        compared = list(compared) + [(title, key) for title, key in COMPARED_SOME_FORTS
+                                     if recorded(key)]
     if recorded("cube_gap_farthest", all):
         compared = list(compared) + [(title, key) for title, key in COMPARED_CUBES
                                      if recorded(key)]

@@ -487,6 +487,35 @@ def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
     np.testing.assert_allclose(fig.axes[-1].lines[1].get_ydata(), [0.4, 0.4])  # cube_gap 2
 
 
+def test_comparing_runs_with_some_forts_given_draws_the_seekers_climbs_into_them(tmp_path):
+    """Two hand-written runs, half of each update's episodes from forts built for the hiders
+    (curriculum.door_forts below 1), one of which moved its forts' ramp (ramp_reach with
+    fort_ramps): the own starts' panels, then the climbs into those forts, each run's own, and
+    the farthest ramp gap, that run's values and the other's NaN."""
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
+              "door_fort_seekers_climbed_in", "ramp_gap_farthest"]
+    paths = [write_metrics(tmp_path / name, fields,
+                           [[u, 100 * u, 0.1, 10, 5, climbs[u], gaps[u]] for u in range(3)])
+             for name, climbs, gaps in (("moved", (0.1, 0.2, 0.3), (0.2, 0.2, 0.4)),
+                                        ("fixed", (0.0, 0.0, 0.1), ("", "", "")))]
+    fig = sp.comparison_figure(paths, width=1)
+    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED] + [
+        title for title, _ in sp.COMPARED_SOME_FORTS]
+    np.testing.assert_allclose(fig.axes[-2].lines[1].get_ydata(), [0.0, 0.0, 0.1])
+    np.testing.assert_allclose(fig.axes[-1].lines[0].get_ydata(), [0.2, 0.2, 0.4])
+    assert np.isnan(fig.axes[-1].lines[1].get_ydata()).all()
+
+
+def test_comparing_runs_draws_no_climbs_into_forts_that_one_run_never_had(tmp_path):
+    fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
+              "door_fort_seekers_climbed_in"]
+    paths = [write_metrics(tmp_path / name, fields, [[u, 100 * u, 0.1, 10, 5, climbs]
+                                                     for u in range(3)])
+             for name, climbs in (("forts", 0.1), ("none", ""))]
+    fig = sp.comparison_figure(paths, width=1)
+    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED]
+
+
 def test_comparing_runs_draws_cube_reachs_share_where_a_run_moved_its_gaps(tmp_path):
     """Two hand-written runs with forts left to finish, one of which moved its gaps
     (curriculum.cube_reach, a finite cube_reach_share): the share closed from the farthest gap
