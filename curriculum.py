@@ -227,7 +227,8 @@ class StartStates:
     def restart(self, env, ended, g=0):
         """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
         from states drawn in proportion to their scores, a `door_forts` part from forts
-        already built and a `door_cubes` part from forts left to finish. Returns how many were
+        already built (of those, a `fort_ramps` part with the ramp moved against the room's
+        wall) and a `door_cubes` part from forts left to finish. Returns how many were
         restarted."""
         share, forts, cubes = self.config.share, self.config.door_forts, self.config.door_cubes
         if not len(ended) or (not len(self) and not forts and not cubes):
