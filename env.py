@@ -578,10 +578,7 @@ def find_spot(R, occupied, vert, horiz, fx, fy, spawn, anchor_i, anchor_j):
         gap = R.ramp_gap_min
         if R.ramp_gap_max > gap:  # no draw for a fixed gap, so those layouts stay as they were
             gap = np.random.randint(R.ramp_gap_min, R.ramp_gap_max + 1)
-        if np.random.randint(0, 2) == 0:
-            i_lo, i_hi, j_lo, j_hi = h - fx - gap, h - fx - gap, 0, h - fy
-        else:
-            i_lo, i_hi, j_lo, j_hi = h, n - fx, h + gap, h + gap
+        i_lo, i_hi, j_lo, j_hi = wall_cells(n, fx, fy, gap, np.random.randint(0, 2))
     if i_hi < i_lo or j_hi < j_lo:
         return -1, -1  # the region is smaller than the footprint
     for _ in range(100):
@@ -592,6 +589,19 @@ def find_spot(R, occupied, vert, horiz, fx, fy, spawn, anchor_i, anchor_j):
             occupied[i:i + fx, j:j + fy] = True
             return i, j
     return -1, -1
+
+
+@njit(cache=True)
+def wall_cells(n, fx, fy, gap, side):
+    """Inclusive ranges (i_lo, i_hi, j_lo, j_hi) of the lower-left cell of an fx x fy ramp
+    standing `gap` cells short of the quadrant room's wall from outside, uphill toward it, on an
+    n x n grid: left of wall 4 (side 0, going up along +x) or above wall 5 (side 1, along -y),
+    anywhere along that wall. `find_spot` draws the game's wall ramps from it, and
+    `wall_ramp_position` the forts' (`close_doors`' wall_ramp)."""
+    h = n // 2
+    if side == 0:
+        return h - fx - gap, h - fx - gap, 0, h - fy
+    return h, n - fx, h + gap, h + gap
 
 
 @njit(cache=True)
@@ -932,12 +942,10 @@ def wall_ramp_position(arena, gap, rng):
     along -y toward wall 5, equally often, anywhere along that wall. For forts built for the
     hiders (`close_doors`' `wall_ramp`): the ramp the seeker first learnt to climb, in a game
     whose own ramps stand anywhere."""
-    n, fx = round(arena / CELL), 3  # cells across the arena; a ramp's footprint is 3 x 3
-    h = n // 2
-    if rng.integers(2) == 0:  # lower-left cell (i, j) of the footprint, as find_spot draws it
-        (i, j), heading = (h - fx - gap, int(rng.integers(0, h - fx + 1))), 0.0
-    else:
-        (i, j), heading = (int(rng.integers(h, n - fx + 1)), h + gap), -math.pi / 2
+    side, fx = int(rng.integers(2)), 3  # a ramp's footprint is 3 x 3 cells
+    i_lo, i_hi, j_lo, j_hi = wall_cells(round(arena / CELL), fx, fx, gap, side)
+    i, j = rng.integers(i_lo, i_hi + 1), rng.integers(j_lo, j_hi + 1)  # one of the two is fixed
+    heading = 0.0 if side == 0 else -math.pi / 2  # up along +x toward wall 4, or -y toward 5
     return np.array([(i + fx / 2) * CELL, (j + fx / 2) * CELL]), heading
 
 
@@ -1366,10 +1374,8 @@ class HideAndSeek:
         `fort_ramp_gaps` short of it (`wall_ramp_position`); False, nothing moved, where it
         would touch another body."""
         s, ramps = self.world, np.flatnonzero(self.world.kind[w] == RAMP)
-        spot, heading = wall_ramp_position(self.preset.arena,
-                                           int(self.rng.integers(self.fort_ramp_gaps[0],
-                                                                 self.fort_ramp_gaps[1] + 1)),
-                                           self.rng)
+        gap = int(self.rng.integers(self.fort_ramp_gaps[0], self.fort_ramp_gaps[1] + 1))
+        spot, heading = wall_ramp_position(self.preset.arena, gap, self.rng)
         if overlaps_square(s, w, ramps[:1], spot, half=RAMP_HALF[0]):
             return False
         s.pos[w, ramps[0]], s.angle[w, ramps[0]] = spot, heading
