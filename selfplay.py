@@ -248,7 +248,7 @@ class Trainer:
         self.seconds = 0.0  # wall-clock spent training, over every session of the run
         self.origin = None  # for a run started with --init: what came before it (`init_from`)
         prep_fraction = game.get_preset(config.game).prep_fraction
-        self.stages = StageTracker(config.stage_window, prep_fraction)
+        self.stages = StageTracker(config.stage_window, prep_fraction, config.game)
         starts = config.curriculum
         check_starts(starts, game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(starts, self.rows, A, config.seed)
@@ -540,6 +540,11 @@ def begun_so(record, ended, n_ended, flag, keys):
 # fort's wall: a run in which every episode starts so has almost no statistics of its own
 # starts (only each world's first episode and worlds where no fort fitted), and
 # in `ramp-room-wall` the ramp already stands against the wall, so need not move.
+# A run started from another (--init) inherits the stages its lineage found, and the ladder
+# goes on from there; but a stage found in another game (fort building with one hider in
+# `fort`) says nothing of this one (two hiders and a ramp in `ramp-room`), so it is tested again
+# here and, once it passes, recorded again with this game's name. Chasing is not: its test
+# needs the untrained policy's first window, and a policy that already chases has none.
 CLIMB = 0.3  # m a seeker's feet stand up: on a ramp or a box, not a step over an edge
 
 
@@ -590,15 +595,36 @@ def mean_of_finite(values):
 
 class StageTracker:
     """Reads the stages from a moving average of the records, in the paper's order.
-    `prep_fraction` is the game's: the share of steps in which nobody is paid."""
+    `prep_fraction` is the game's: the share of steps in which nobody is paid; `game` is the
+    run's, which every stage found here records (`reached`: the lineage's, then this run's)."""
 
-    def __init__(self, window, prep_fraction=0.0):
+    def __init__(self, window, prep_fraction=0.0, game=None):
         self.window, self.recent, self.reached, self.first = window, [], [], None
-        self.paid = 1.0 - prep_fraction
+        self.paid, self.game = 1.0 - prep_fraction, game
+
+    def found_here(self, stage):
+        """Whether `stage` (an entry of `reached`) was found in this run's game. Entries written
+        before stages named their game: this run's own were, inherited ones may not have been."""
+        return stage.get("game", None if "inherited" in stage else self.game) == self.game
+
+    def to_test(self):
+        """The stages to test now: up to the first that no run of the lineage has found (the
+        ladder), skipping those found in this game, and chasing once found anywhere."""
+        names = {stage["name"] for stage in self.reached}
+        here = {stage["name"] for stage in self.reached if self.found_here(stage)}
+        stages = []
+        for k, stage in enumerate(STAGES):
+            name = stage[0]
+            if name not in here and not (k == 0 and name in names):
+                stages.append(stage)
+            if name not in names:
+                break
+        return stages
 
     def update(self, record):
         self.recent = (self.recent + [record])[-self.window:]
-        if len(self.recent) < self.window or len(self.reached) == len(STAGES):
+        stages = self.to_test()
+        if len(self.recent) < self.window or not stages:
             return []
         averages = {k: mean_of_finite([r.get(k, math.nan) for r in self.recent])
                     for k in ("hider_reward", "seeker_reward", "max_seeker_height",
@@ -606,19 +632,22 @@ class StageTracker:
         if self.first is None:
             self.first = averages  # the untrained policy: the baseline for "learnt to chase"
             return []
-        name, meaning, test = STAGES[len(self.reached)]
-        with np.errstate(invalid="ignore"):
-            passed = bool(test(averages, self.first, self.paid))
-        if not passed:
-            return []
-        stage = {"name": name, "meaning": meaning, "update": record["update"],
-                 "steps": record["steps"], "episodes": record["episodes"],
-                 "seconds": record["seconds"]}
-        self.reached.append(stage)
-        return [stage]
+        found = []
+        for name, meaning, test in stages:
+            with np.errstate(invalid="ignore"):
+                if not bool(test(averages, self.first, self.paid)):
+                    continue
+            found.append({"name": name, "meaning": meaning, "update": record["update"],
+                          "steps": record["steps"], "episodes": record["episodes"],
+                          "seconds": record["seconds"], "game": self.game})
+        self.reached += found
+        return found
 
     def current(self):
-        return self.reached[-1]["name"] if self.reached else "none yet"
+        """The farthest stage of the ladder the lineage has found."""
+        names = {stage["name"] for stage in self.reached}
+        found = [name for name, _, _ in STAGES if name in names]
+        return found[-1] if found else "none yet"
 
     def state_dict(self):
         return {"recent": self.recent, "reached": self.reached, "first": self.first}
@@ -868,10 +897,14 @@ def adds_doors(trainer, source):
 
 def origin_of(source, path):
     """What a run started from `source` (loaded from `path`) inherits: the stages its whole
-    lineage found, each marked with the checkpoint it came through, and the cumulative counts."""
+    lineage found, each marked with the checkpoint it came through and, where known, the game
+    it was found in (the source's own, for those it found itself), and the cumulative counts."""
     before = source.origin or {"steps": 0, "episodes": 0, "seconds": 0.0}
-    stages = [dict(stage, inherited=stage.get("inherited", path))
-              for stage in source.stages.reached]
+    stages = []
+    for stage in source.stages.reached:
+        if "game" not in stage and "inherited" not in stage:  # recorded before stages named it
+            stage = dict(stage, game=source.config.game)
+        stages.append(dict(stage, inherited=stage.get("inherited", path)))
     return {"checkpoint": path, "game": source.config.game,
             "steps": before["steps"] + source.steps,
             "episodes": before["episodes"] + source.episodes,
@@ -1363,7 +1396,8 @@ def replay_stages(run_path):
     """The stages the current tracker reads from a run's metrics.csv (for runs recorded before
     the tracker last changed; `python selfplay.py stages RUN` rewrites stages.json with them)."""
     config = config_from_dict(json.load(open(os.path.join(run_path, "config.json"))))
-    tracker = StageTracker(config.stage_window, game.get_preset(config.game).prep_fraction)
+    tracker = StageTracker(config.stage_window, game.get_preset(config.game).prep_fraction,
+                           config.game)
     origin = read_origin(run_path)
     tracker.reached = [dict(stage) for stage in origin["stages"]] if origin else []
     for row in read_metrics(os.path.join(run_path, "metrics.csv")):

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+from types import SimpleNamespace
 
 import imageio.v2 as imageio
 import numpy as np
@@ -180,6 +181,56 @@ def test_stage_tracker_does_not_skip_a_stage():
     # ramps locked in preparation, but seekers never learnt to chase: no stage at all
     found = tracker.update(record(2, seeker_reward=-0.1, num_ramp_lock_prep=1.0))
     assert found == [] and tracker.current() == "none yet"
+
+
+FORT = dict(hider_reward=0.4, seeker_reward=-0.4, hiders_sealed_prep=0.6)  # fort building's test
+
+
+def lineage_tracker(reached, game="ramp-room"):
+    tracker = sp.StageTracker(window=1, game=game)
+    tracker.update(record(1))  # the untrained baseline
+    tracker.reached = reached
+    return tracker
+
+
+def test_a_stage_found_in_another_game_is_tested_again_and_recorded_with_this_one():
+    tracker = lineage_tracker([{"name": "running and chasing", "game": "fort"},
+                               {"name": "fort building", "game": "fort"}])
+    found = tracker.update(record(2, **FORT))
+    assert [(s["name"], s["game"]) for s in found] == [("fort building", "ramp-room")]
+    assert tracker.update(record(3, **FORT)) == []  # found here now: not again
+
+
+def test_a_stage_found_in_this_game_by_the_lineage_is_not_found_again():
+    tracker = lineage_tracker([{"name": "running and chasing", "game": "ramp-room"},
+                               {"name": "fort building", "game": "ramp-room",
+                                "inherited": "runs/ramp-room-0"}])
+    assert tracker.update(record(2, **FORT)) == []
+
+
+def test_chasing_found_in_another_game_is_not_tested_again():
+    # the baseline window already chases: it could never pass, and the ladder goes on above it
+    tracker = lineage_tracker([{"name": "running and chasing", "game": "fort"}])
+    found = tracker.update(record(2, seeker_reward=1.0, hider_reward=0.4, hiders_sealed_prep=0.6))
+    assert [s["name"] for s in found] == ["fort building"]
+
+
+def test_the_ladder_above_a_stage_found_elsewhere_goes_on_being_tested():
+    # ramp use was found in ramp-room-wall; fort building not yet in ramp-room: both are tested
+    tracker = lineage_tracker([{"name": "running and chasing", "game": "fort"},
+                               {"name": "fort building", "game": "fort"},
+                               {"name": "ramp use", "game": "ramp-room-wall"}])
+    found = tracker.update(record(2, num_ramp_lock_prep=1.0))
+    assert [s["name"] for s in found] == ["ramp defense"]
+    assert tracker.current() == "ramp defense"
+
+
+def test_stages_recorded_before_they_named_their_game_are_this_runs_unless_inherited():
+    tracker = lineage_tracker([{"name": "running and chasing"},
+                               {"name": "fort building", "inherited": "checkpoints/x.pt"}])
+    assert [s["name"] for s in tracker.update(record(2, **FORT))] == ["fort building"]
+    tracker = lineage_tracker([{"name": "running and chasing"}, {"name": "fort building"}])
+    assert tracker.update(record(2, **FORT)) == []
 
 
 def test_fort_outcomes_split_the_episodes_as_a_plain_loop_does():
@@ -737,6 +788,18 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
     assert len(rows) == 1 and "| second | 960 | " in rows[0]
     assert f"{second['episodes'] + source.episodes:,}" in rows[0]
     assert f"(from {source_run.checkpoint_path})" in rows[0]
+
+
+def test_stages_a_source_found_itself_before_they_named_their_game_pass_on_its_game():
+    """Older checkpoints' stages have no "game": those the source found itself were found in
+    its game; those it inherited keep what they had (unknown: the new run tests them again)."""
+    reached = [{"name": "running and chasing", "inherited": "runs/fort-2"},
+               {"name": "fort building"}]
+    source = SimpleNamespace(origin=None, stages=SimpleNamespace(reached=reached), steps=10,
+                             episodes=1, seconds=1.0, config=SimpleNamespace(game="fort"))
+    chasing, fort = sp.origin_of(source, "checkpoints/x.pt")["stages"]
+    assert "game" not in chasing and chasing["inherited"] == "runs/fort-2"
+    assert fort == {"name": "fort building", "game": "fort", "inherited": "checkpoints/x.pt"}
 
 
 def test_init_adds_an_lstm_that_acts_as_the_network_without_one_did(tmp_path):
