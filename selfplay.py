@@ -1408,6 +1408,22 @@ def replay_stages(run_path):
     return tracker.reached
 
 
+def restage(run_path):
+    """`stages RUN`: replay_stages written back into the run: its stages.json and its resume
+    checkpoint's tracker, which would otherwise write the old list again when the run resumes
+    (or, where this tracker tests a stage again, find it a second time)."""
+    stages = replay_stages(run_path)
+    RunFolder(run_path).write_stages(stages)
+    path = os.path.join(run_path, "checkpoint.pt")
+    if os.path.exists(path):
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state["stages"]["reached"] = stages
+        tmp = f"{path}.tmp{os.getpid()}"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    return stages
+
+
 RESULTS_HEADER = ("| preset | stage | world-steps | episodes | wall-clock | machine | run |\n"
                   "|---|---|---|---|---|---|---|")
 
@@ -1593,8 +1609,8 @@ def build_parser():
                    help="of several runs: against the world-steps of each one's lineage "
                    "(origin.json's added), so that branches line up with their source")
     g = sub.add_parser("stages", help="read a finished run's stages again from its metrics.csv "
-                       "with the current tracker, and rewrite its stages.json (not while it "
-                       "trains: training rewrites that file)")
+                       "with the current tracker, and rewrite its stages.json and its "
+                       "checkpoint's list (not while it trains: training rewrites both)")
     g.add_argument("run")
     h = sub.add_parser("ship", help="a checkpoint to commit: the learner without the worlds "
                        "in play (checkpoints/NAME.pt)")
@@ -1648,8 +1664,7 @@ def main(argv=None):
             print(f"wrote {out}")
         return None
     if args.command == "stages":
-        stages = replay_stages(args.run)
-        RunFolder(args.run).write_stages(stages)
+        stages = restage(args.run)
         print(json.dumps(stages, indent=2))
         return stages
     if args.command == "ship":

@@ -744,6 +744,22 @@ def test_stages_read_again_from_metrics_match_the_ones_found_in_training(tmp_pat
     assert sp.replay_stages(run.path) == trainer.stages.reached != []
 
 
+def test_stages_read_again_are_written_to_the_run_and_its_checkpoint(tmp_path, monkeypatch):
+    """A run whose tracker (an older one) found nothing: `stages RUN` rewrites stages.json and
+    the checkpoint's list, which a resumed run would otherwise write back."""
+    monkeypatch.setattr(sp, "STAGES", (("always", "passes at once", lambda s, f, p: True),))
+    trainer = sp.Trainer(tiny_config(total_steps=480), "cpu")
+    trainer.stages.window = 10 ** 6  # the older tracker: never sees the stage
+    run = sp.RunFolder(str(tmp_path / "run"))
+    run.write_config(trainer.config)
+    sp.train(trainer, run, write_gif=False, quiet=True)
+    assert sp.load_checkpoint(run.path).stages.reached == []
+    stages = sp.main(["stages", run.path])
+    assert stages == sp.replay_stages(run.path) != []
+    assert json.load(open(os.path.join(run.path, "stages.json"))) == stages
+    assert sp.load_checkpoint(run.path).stages.reached == stages
+
+
 def test_a_shipped_checkpoint_plays_as_its_run_does_and_leaves_the_worlds_out(tmp_path):
     """The reference is the run's own checkpoint: the same episodes, statistic for statistic,
     from a file without the worlds in play (and, at 64 worlds, smaller)."""
