@@ -901,7 +901,7 @@ def origin_of(source, path):
     it was found in (the source's own, for those it found itself), and the cumulative counts."""
     before = source.origin or {"steps": 0, "episodes": 0, "seconds": 0.0}
     stages = []
-    for stage in source.stages.reached:
+    for stage in with_games(source.stages.reached):
         if "game" not in stage and "inherited" not in stage:  # recorded before stages named it
             stage = dict(stage, game=source.config.game)
         stages.append(dict(stage, inherited=stage.get("inherited", path)))
@@ -909,6 +909,29 @@ def origin_of(source, path):
             "steps": before["steps"] + source.steps,
             "episodes": before["episodes"] + source.episodes,
             "seconds": before["seconds"] + source.seconds, "stages": stages}
+
+
+def with_games(stages):
+    """The stages, each inherited one recorded before stages named their game given the game
+    of the run or checkpoint it was found in ("inherited"), where that file is here to read;
+    otherwise as they are (the tracker then tests them again)."""
+    named = []
+    for stage in stages:
+        source = stage.get("inherited", "").split(" at ")[0]  # "runs/fort-2 at 16,599,040 ..."
+        if "game" not in stage and source:
+            game_name = game_trained_in(source)
+            stage = dict(stage) if game_name is None else dict(stage, game=game_name)
+        named.append(stage)
+    return named
+
+
+def game_trained_in(path):
+    """The game of a run folder (its config.json) or checkpoint file, or None if not here."""
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json")):
+        return json.load(open(os.path.join(path, "config.json")))["game"]
+    if os.path.isfile(path):
+        return torch.load(path, map_location="cpu", weights_only=False)["config"]["game"]
+    return None
 
 
 class Progress:
@@ -1399,7 +1422,7 @@ def replay_stages(run_path):
     tracker = StageTracker(config.stage_window, game.get_preset(config.game).prep_fraction,
                            config.game)
     origin = read_origin(run_path)
-    tracker.reached = [dict(stage) for stage in origin["stages"]] if origin else []
+    tracker.reached = with_games(origin["stages"]) if origin else []
     for row in read_metrics(os.path.join(run_path, "metrics.csv")):
         record = {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
         for k in ("update", "steps", "episodes"):

@@ -808,14 +808,29 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
 
 def test_stages_a_source_found_itself_before_they_named_their_game_pass_on_its_game():
     """Older checkpoints' stages have no "game": those the source found itself were found in
-    its game; those it inherited keep what they had (unknown: the new run tests them again)."""
-    reached = [{"name": "running and chasing", "inherited": "runs/fort-2"},
+    its game; those it inherited from a source not here stay unknown (tested again)."""
+    reached = [{"name": "running and chasing", "inherited": "runs/not-here"},
                {"name": "fort building"}]
     source = SimpleNamespace(origin=None, stages=SimpleNamespace(reached=reached), steps=10,
                              episodes=1, seconds=1.0, config=SimpleNamespace(game="fort"))
     chasing, fort = sp.origin_of(source, "checkpoints/x.pt")["stages"]
-    assert "game" not in chasing and chasing["inherited"] == "runs/fort-2"
+    assert "game" not in chasing and chasing["inherited"] == "runs/not-here"
     assert fort == {"name": "fort building", "game": "fort", "inherited": "checkpoints/x.pt"}
+
+
+def test_an_inherited_stage_without_a_game_takes_the_game_of_the_run_it_came_from(tmp_path):
+    """The run folder or checkpoint named in "inherited" says where the stage was found (an
+    older lineage's entries): its config's game; a source not here leaves the stage as it is."""
+    run, checkpoint = tmp_path / "run", tmp_path / "stage.pt"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"game": "fort"}))
+    torch.save({"config": {"game": "ramp-room-wall"}}, checkpoint)
+    stages = [{"name": "running and chasing", "inherited": f"{run} at 16,599,040 world-steps"},
+              {"name": "fort building", "inherited": str(checkpoint)},
+              {"name": "ramp use", "inherited": str(tmp_path / "gone")},
+              {"name": "ramp defense", "inherited": str(run), "game": "ramp"}]
+    assert [s.get("game") for s in sp.with_games(stages)] == [
+        "fort", "ramp-room-wall", None, "ramp"]
 
 
 def test_init_adds_an_lstm_that_acts_as_the_network_without_one_did(tmp_path):
