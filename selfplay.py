@@ -777,6 +777,11 @@ def save_checkpoint(trainer, path):
              "reach": None if trainer.reach is None else trainer.reach.state_dict(),
              "cube_reach": (None if trainer.cube_reach is None
                             else trainer.cube_reach.state_dict())}
+    atomic_save(state, path)
+
+
+def atomic_save(state, path):
+    """torch.save through a temporary file and a rename, as atomic_write."""
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -826,10 +831,7 @@ def ship(source, out):
     path = os.path.join(source, "checkpoint.pt") if os.path.isdir(source) else source
     load_checkpoint(path)  # a clear error now for what is not a checkpoint
     state = torch.load(path, map_location="cpu", weights_only=False)
-    kept = {key: value for key, value in state.items() if key not in IN_PLAY}
-    tmp = f"{out}.tmp{os.getpid()}"
-    torch.save(kept, tmp)
-    os.replace(tmp, out)
+    atomic_save({key: value for key, value in state.items() if key not in IN_PLAY}, out)
     return out
 
 
@@ -1441,9 +1443,7 @@ def restage(run_path):
     if os.path.exists(path):
         state = torch.load(path, map_location="cpu", weights_only=False)
         state["stages"]["reached"] = stages
-        tmp = f"{path}.tmp{os.getpid()}"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_save(state, path)
     return stages
 
 
