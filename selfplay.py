@@ -489,6 +489,8 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
     for key in STAT_KEYS + ("max_seeker_height",):
         record[key] = (float(np.mean(ended[key][own])) if own.any() and key in ended
                        else math.nan)
+    record["seekers_climbed_in"] = (float(np.mean(climbed_in(ended)[own]))  # NaN: no room
+                                    if own.any() and "seeker_in_room" in ended else math.nan)
     if trainer.config.curriculum.door_forts > 0:  # how the forts built for them ended
         forts = begun_so(record, ended, n_ended, "door_fort",
                          ("hiders_sealed", "max_seeker_height", "hider_return"))
@@ -1231,7 +1233,8 @@ def plot_run(run_path, out=None):
     """The paper's figure 3 for one run: team rewards, then how far boxes and ramps moved and
     how many were locked (in preparation and at the end), with the stages shaded; and ours: box
     unlocks after preparation, and the share of episodes in which the hiders were sealed off
-    when preparation ended and after the last step; for a run with curriculum.door_forts, how
+    when preparation ended and after the last step (and, where metrics.csv has it, the share
+    in which a seeker climbed into the room); for a run with curriculum.door_forts, how
     the forts built for the hiders ended (metrics.csv's door_fort_ columns), and with
     curriculum.door_cubes, how often the hiders closed the forts left to finish and how far
     back their cubes started (door_cube_, cube_gap_farthest, cube_reach_share). A run in which
@@ -1244,38 +1247,7 @@ def plot_run(run_path, out=None):
     import matplotlib.pyplot as plt
 
     steps, column = run_columns(run_path)
-    panels = [("reward per step", [("hider_reward", "hiders"), ("seeker_reward", "seekers")]),
-              ("box movement (m)", [("max_box_move_prep", "in preparation"),
-                                    ("max_box_move", "at the end")]),
-              ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"),
-                                     ("max_ramp_move", "at the end")]),
-              ("objects locked", [("num_box_lock_prep", "boxes, preparation"),
-                                  ("num_box_lock", "boxes, end"),
-                                  ("num_ramp_lock_prep", "ramps, preparation"),
-                                  ("num_ramp_lock", "ramps, end"),
-                                  ("box_unlocks", "box unlocks after preparation")]),
-              ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
-                                     ("hiders_sealed", "at the end")])]
-    forts = np.isfinite(column("door_fort_hiders_sealed")).any()  # a run with door_forts
-    if from_forts(column):  # a few own starts an update: noise
-        panels = []
-    if forts:
-        series = [("door_fort_hiders_sealed", "hiders sealed off at the end"),
-                  ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
-                  ("door_fort_seekers_climbed_in_far", "... from a ramp 1 m or more short of "
-                                                       "the wall"),
-                  ("door_fort_max_seeker_height", "highest a seeker stood (m)")]
-        if np.isfinite(column("ramp_gap_farthest")).any():  # a run with curriculum.ramp_reach
-            series += [("ramp_gap_farthest", "farthest ramp gap drawn (m)"),
-                       ("ramp_reach_share", "climbed in from there (ramp_reach's window)")]
-        panels.append(("forts built for them", series))
-    if np.isfinite(column("cube_gap_farthest")).any():  # a run with curriculum.door_cubes
-        series = [("door_cube_hiders_sealed_prep", "hiders sealed off when preparation ended"),
-                  ("door_cube_hiders_sealed", "... at the end"),
-                  ("cube_gap_farthest", "farthest cube gap drawn (m)")]
-        if np.isfinite(column("cube_reach_share")).any():  # ... and curriculum.cube_reach
-            series.append(("cube_reach_share", "closed from there (cube_reach's window)"))
-        panels.append(("forts left to finish", series))
+    panels = run_panels(column)
     stages = []
     stages_path = os.path.join(run_path, "stages.json")
     if os.path.exists(stages_path):  # (stages inherited through --init were found elsewhere)
@@ -1302,6 +1274,48 @@ def plot_run(run_path, out=None):
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def run_panels(column):
+    """plot_run's panels for a run's statistics (`column` as run_columns gives it): a list of
+    (title, [(metrics.csv column, label), ...]), one per panel, top to bottom."""
+    panels = [("reward per step", [("hider_reward", "hiders"), ("seeker_reward", "seekers")]),
+              ("box movement (m)", [("max_box_move_prep", "in preparation"),
+                                    ("max_box_move", "at the end")]),
+              ("ramp movement (m)", [("max_ramp_move_prep", "in preparation"),
+                                     ("max_ramp_move", "at the end")]),
+              ("objects locked", [("num_box_lock_prep", "boxes, preparation"),
+                                  ("num_box_lock", "boxes, end"),
+                                  ("num_ramp_lock_prep", "ramps, preparation"),
+                                  ("num_ramp_lock", "ramps, end"),
+                                  ("box_unlocks", "box unlocks after preparation")]),
+              ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
+                                     ("hiders_sealed", "at the end")])]
+    if np.isfinite(column("seekers_climbed_in")).any():  # a game with the quadrant room, in
+        # metrics.csv since 2026-12-06: the climb over the forts the hiders built themselves
+        panels[-1] = ("hiders sealed off, climbed", panels[-1][1]
+                      + [("seekers_climbed_in", "seeker climbed into the room")])
+    forts = np.isfinite(column("door_fort_hiders_sealed")).any()  # a run with door_forts
+    if from_forts(column):  # a few own starts an update: noise
+        panels = []
+    if forts:
+        series = [("door_fort_hiders_sealed", "hiders sealed off at the end"),
+                  ("door_fort_seekers_climbed_in", "seeker climbed into the room"),
+                  ("door_fort_seekers_climbed_in_far", "... from a ramp 1 m or more short of "
+                                                       "the wall"),
+                  ("door_fort_max_seeker_height", "highest a seeker stood (m)")]
+        if np.isfinite(column("ramp_gap_farthest")).any():  # a run with curriculum.ramp_reach
+            series += [("ramp_gap_farthest", "farthest ramp gap drawn (m)"),
+                       ("ramp_reach_share", "climbed in from there (ramp_reach's window)")]
+        panels.append(("forts built for them", series))
+    if np.isfinite(column("cube_gap_farthest")).any():  # a run with curriculum.door_cubes
+        series = [("door_cube_hiders_sealed_prep", "hiders sealed off when preparation ended"),
+                  ("door_cube_hiders_sealed", "... at the end"),
+                  ("cube_gap_farthest", "farthest cube gap drawn (m)")]
+        if np.isfinite(column("cube_reach_share")).any():  # ... and curriculum.cube_reach
+            series.append(("cube_reach_share", "closed from there (cube_reach's window)"))
+        panels.append(("forts left to finish", series))
+    return panels
 
 
 def from_forts(column):

@@ -366,6 +366,24 @@ def test_how_the_forts_built_for_them_ended_is_recorded_apart():
     assert record["hiders_sealed"] == 1.0  # the game's own start alone
 
 
+def test_the_climb_over_the_hiders_own_forts_is_recorded_from_the_games_own_starts_alone():
+    """Four ended episodes, each with a seeker 1 m up: the first two of the game's own starts
+    (in the room in the first alone), a fort given and one replayed from the start-state
+    buffer (both in the room): seekers_climbed_in is 1 of the 2 own starts."""
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]),
+                         "cpu")
+    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None,
+                         rewards=torch.zeros(1, 6), terminated=None, truncated=None,
+                         final_values=None, starts=None, valid=None, last_values=None,
+                         chunk_states=None)
+    ended = {"world": np.array([0, 1, 0, 1]), "replayed": np.array([False, False, True, True]),
+             "door_fort": np.array([False, False, True, False]), "hider_return": np.ones(4),
+             **{key: np.ones(4) for key in sp.STAT_KEYS + ("max_seeker_height",)},
+             "seeker_in_room": np.array([1.0, 0.0, 1.0, 1.0])}
+    record = sp.make_record(trainer, rollout, ended, {}, 0.0, torch.zeros(1, 6, dtype=torch.bool))
+    assert record["seekers_climbed_in"] == 0.5
+
+
 # RampReach: the ramp's gaps move out once the seeker climbs in from the farthest one.
 
 def reach_episodes(gaps_m, climbed, door_fort=True):

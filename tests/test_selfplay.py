@@ -450,6 +450,21 @@ def test_the_plot_of_a_run_with_forts_left_to_finish_adds_a_panel_for_them(tmp_p
     assert imageio.imread(sp.plot_run(str(tmp_path))).shape[0] == 240 * 6
 
 
+@pytest.mark.parametrize("climbs", [False, True])
+def test_the_plot_draws_the_climb_over_the_hiders_own_forts_where_the_run_recorded_it(
+        climbs, tmp_path):
+    """A hand-written metrics.csv with or without seekers_climbed_in (written since 2026-12-06):
+    the hiders' seal panel, the last of the game's own starts, draws it where it is there."""
+    fields = ["update", "steps", "hiders_sealed_prep", "hiders_sealed"] + (
+        ["seekers_climbed_in"] if climbs else [])
+    write_metrics(tmp_path, fields, [[u, 100 * u, 0.5, 0.4] + ([0.1] if climbs else [])
+                                     for u in range(3)])
+    _, column = sp.run_columns(str(tmp_path))
+    title, series = sp.run_panels(column)[-1]
+    assert [key for key, _ in series] == ["hiders_sealed_prep", "hiders_sealed"] + (
+        ["seekers_climbed_in"] if climbs else [])
+
+
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no episode ended: NaN
 def test_comparing_runs_draws_each_runs_own_moving_averages(tmp_path):
     paths = []
