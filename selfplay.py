@@ -1347,6 +1347,7 @@ COMPARED = (("hider reward per step", "hider_reward"),
             ("boxes locked in preparation", "num_box_lock_prep"),
             ("ramp moved by the end (m)", "max_ramp_move"),
             ("highest a seeker stood (m)", "max_seeker_height"))
+COMPARED_CLIMB = ("seeker climbed into the room", "seekers_climbed_in")  # after the seal
 COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in"),
                   ("... from a ramp 1 m+ short", "door_fort_seekers_climbed_in_far"),
                   ("hiders sealed off at the end", "door_fort_hiders_sealed"),
@@ -1364,7 +1365,8 @@ def comparison_figure(run_paths, width=50, lineage=False):
     over `width` updates), against each run's own world-steps (a run started with --init counts
     from 0), or with `lineage` against its lineage's (origin.json's world-steps before it added,
     so that runs branched from one another line up where they left their source). The
-    statistics are COMPARED, those of the game's own starts; where every run began nearly all
+    statistics are COMPARED, those of the game's own starts (with COMPARED_CLIMB, the seeker's
+    climbs over the hiders' own forts, where some run recorded it); where every run began nearly all
     its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS, how those
     ended, instead (its last panel only if some run moved the ramp's gaps); where every run
     began only some of them so (curriculum.door_forts below 1), COMPARED_SOME_FORTS after the
@@ -1387,6 +1389,8 @@ def comparison_figure(run_paths, width=50, lineage=False):
         return runs_that(np.isfinite(column(key)).any() for _, _, column in runs)
 
     compared = COMPARED
+    if recorded("seekers_climbed_in"):  # a game with the quadrant room, since 2026-12-06
+        compared = compared[:2] + (COMPARED_CLIMB,) + compared[2:]
     if all(from_forts(column) for _, _, column in runs):
         compared = [(title, key) for title, key in COMPARED_FORTS if recorded(key)]
     elif recorded("door_fort_seekers_climbed_in", all):

@@ -537,8 +537,9 @@ def test_comparing_runs_by_lineage_moves_each_run_on_by_the_steps_before_it(tmp_
 
 def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
     """Two short runs with curriculum.door_cubes and fixed gaps (cube_reach 0): the own
-    starts' panels, then how often the forts left to finish were closed and the farthest cube
-    gap, each line the run's own; no panel for cube_reach's share, which they never had."""
+    starts' panels (the seeker's climbs among them), then how often the forts left to finish were
+    closed and the farthest cube gap, each line the run's own; no panel for cube_reach's share,
+    which they never had."""
     paths = []
     for seed in (0, 1):
         paths.append(str(tmp_path / f"run-{seed}"))
@@ -548,7 +549,8 @@ def test_comparing_runs_with_forts_left_to_finish_adds_their_panels(tmp_path):
         sp.train(sp.Trainer(config, "cpu"), sp.RunFolder(paths[-1]), write_gif=False,
                  quiet=True)
     fig = sp.comparison_figure(paths, width=1)
-    assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED] + [
+    own = [title for title, _ in sp.COMPARED]  # and the climb: ramp-room has the room
+    assert [ax.get_ylabel() for ax in fig.axes] == own[:2] + [sp.COMPARED_CLIMB[0]] + own[2:] + [
         "forts left to finish closed", "farthest cube gap drawn (m)"]
     np.testing.assert_allclose(fig.axes[-1].lines[1].get_ydata(), [0.4, 0.4])  # cube_gap 2
 
@@ -580,6 +582,20 @@ def test_comparing_runs_draws_no_climbs_into_forts_that_one_run_never_had(tmp_pa
              for name, climbs in (("forts", 0.1), ("none", ""))]
     fig = sp.comparison_figure(paths, width=1)
     assert [ax.get_ylabel() for ax in fig.axes] == [title for title, _ in sp.COMPARED]
+
+
+def test_comparing_runs_draws_the_climbs_over_the_hiders_own_forts_after_their_seal(tmp_path):
+    """Two hand-written runs, one written before seekers_climbed_in was recorded: the panel
+    comes third, after the hiders' seal, with the one run's values and the other's NaN."""
+    fields = ["update", "steps", "hider_reward", "hiders_sealed_prep", "seekers_climbed_in"]
+    paths = [write_metrics(tmp_path / name, fields, [[u, 100 * u, 0.1, 0.5, climbs[u]]
+                                                     for u in range(3)])
+             for name, climbs in (("new", (0.0, 0.1, 0.2)), ("old", ("", "", "")))]
+    fig = sp.comparison_figure(paths, width=1)
+    titles = [title for title, _ in sp.COMPARED]
+    assert [ax.get_ylabel() for ax in fig.axes] == titles[:2] + [sp.COMPARED_CLIMB[0]] + titles[2:]
+    np.testing.assert_allclose(fig.axes[2].lines[0].get_ydata(), [0.0, 0.1, 0.2])
+    assert np.isnan(fig.axes[2].lines[1].get_ydata()).all()
 
 
 def test_comparing_runs_draws_cube_reachs_share_where_a_run_moved_its_gaps(tmp_path):
