@@ -1292,7 +1292,7 @@ def run_panels(column):
               ("hiders sealed off", [("hiders_sealed_prep", "at the end of preparation"),
                                      ("hiders_sealed", "at the end")])]
     if np.isfinite(column("seekers_climbed_in")).any():  # a game with the quadrant room, in
-        # metrics.csv since 2026-12-06: the climb over the forts the hiders built themselves
+        # metrics.csv since 2026-12-06: up and in the room, over the hiders' own fort or not
         panels[-1] = ("hiders sealed off, climbed", panels[-1][1]
                       + [("seekers_climbed_in", "seeker climbed into the room")])
     forts = np.isfinite(column("door_fort_hiders_sealed")).any()  # a run with door_forts
@@ -1365,8 +1365,8 @@ def comparison_figure(run_paths, width=50, lineage=False):
     over `width` updates), against each run's own world-steps (a run started with --init counts
     from 0), or with `lineage` against its lineage's (origin.json's world-steps before it added,
     so that runs branched from one another line up where they left their source). The
-    statistics are COMPARED, those of the game's own starts (with COMPARED_CLIMB, the seeker's
-    climbs over the hiders' own forts, where some run recorded it); where every run began nearly all
+    statistics are COMPARED, those of the game's own starts (with COMPARED_CLIMB, the seeker
+    up and in the room, where some run recorded it); where every run began nearly all
     its episodes from forts built for the hiders (`from_forts`), COMPARED_FORTS, how those
     ended, instead (its last panel only if some run moved the ramp's gaps); where every run
     began only some of them so (curriculum.door_forts below 1), COMPARED_SOME_FORTS after the
