@@ -214,6 +214,13 @@ def test_curriculum_settings_out_of_range_are_clear_errors(setting):
         check_curriculum(sp.apply_overrides(sp.preset_config("ramp"), [setting]).curriculum)
 
 
+def rewards_only(rewards):
+    """A Rollout with its rewards [T, N] alone: all that make_record reads of it."""
+    return sp.Rollout(obs={}, actions=None, logp=None, values=None, rewards=rewards,
+                      terminated=None, truncated=None, final_values=None, starts=None,
+                      valid=None, last_values=None, chunk_states=None)
+
+
 def test_replayed_episodes_are_left_out_of_the_recorded_rewards_and_statistics():
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("tiny"), ["n_worlds=2"]), "cpu")
     T, N = 4, 4  # 2 worlds x 2 agents (a hider and a seeker each)
@@ -222,9 +229,7 @@ def test_replayed_episodes_are_left_out_of_the_recorded_rewards_and_statistics()
     replayed = torch.zeros(T, N, dtype=torch.bool)
     replayed[:, 2:] = True  # world 1's rows played a replayed episode ...
     rewards[:, 2:] *= -5  # ... with other rewards, which must not count
-    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None, rewards=rewards,
-                         terminated=None, truncated=None, final_values=None, starts=None,
-                         valid=None, last_values=None, chunk_states=None)
+    rollout = rewards_only(rewards)
     ended = {"world": np.array([0, 1]), "replayed": np.array([False, True]),
              **{key: np.array([1.0, 9.0]) for key in sp.STAT_KEYS + ("max_seeker_height",)}}
     record = sp.make_record(trainer, rollout, ended, {}, 0.0, replayed)
@@ -349,10 +354,7 @@ def test_how_the_forts_built_for_them_ended_is_recorded_apart():
     config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2",
                                                                 "curriculum.door_forts=0.5"])
     trainer = sp.Trainer(config, "cpu")
-    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None,
-                         rewards=torch.zeros(1, 6), terminated=None, truncated=None,
-                         final_values=None, starts=None, valid=None, last_values=None,
-                         chunk_states=None)
+    rollout = rewards_only(torch.zeros(1, 6))
     ended = {"world": np.array([0, 1, 0]), "replayed": np.array([False, True, True]),
              "door_fort": np.array([False, True, True]), "hider_return": np.array([5.0, 1.0, 3.0]),
              "seeker_in_room": np.array([1.0, 1.0, 0.0]), "ramp_gap": np.array([1.5, 1.5, 0.0]),
@@ -372,10 +374,7 @@ def test_the_climb_over_the_hiders_own_forts_is_recorded_from_the_games_own_star
     buffer (both in the room): seekers_climbed_in is 1 of the 2 own starts."""
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]),
                          "cpu")
-    rollout = sp.Rollout(obs={}, actions=None, logp=None, values=None,
-                         rewards=torch.zeros(1, 6), terminated=None, truncated=None,
-                         final_values=None, starts=None, valid=None, last_values=None,
-                         chunk_states=None)
+    rollout = rewards_only(torch.zeros(1, 6))
     ended = {"world": np.array([0, 1, 0, 1]), "replayed": np.array([False, False, True, True]),
              "door_fort": np.array([False, False, True, False]), "hider_return": np.ones(4),
              **{key: np.ones(4) for key in sp.STAT_KEYS + ("max_seeker_height",)},

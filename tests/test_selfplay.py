@@ -460,7 +460,7 @@ def test_the_plot_draws_the_climb_over_the_hiders_own_forts_where_the_run_record
     write_metrics(tmp_path, fields, [[u, 100 * u, 0.5, 0.4] + ([0.1] if climbs else [])
                                      for u in range(3)])
     _, column = sp.run_columns(str(tmp_path))
-    title, series = sp.run_panels(column)[-1]
+    _, series = sp.run_panels(column)[-1]
     assert [key for key, _ in series] == ["hiders_sealed_prep", "hiders_sealed"] + (
         ["seekers_climbed_in"] if climbs else [])
 
