@@ -77,6 +77,7 @@ BUTTON_PARTS = 2               # grab and lock, each 0 (off) or 1 (on)
 # Feature sizes of the full game (the contract's; env.py owns the real ones): self and other
 # agents have 11 features (cos/sin heading), boxes and ramps 15, lidar 30 rays.
 FULL_GAME_OBS = {"self": 11, "agents": 11, "boxes": 15, "ramps": 15, "lidar": 30}
+TEAM_FLAG = 9  # column of "self" holding the team flag, 1 hider, 0 seeker (env.AGENT_FEATURES)
 
 
 @dataclass
@@ -90,6 +91,8 @@ class NetworkSizes:
     use_lstm: bool = True           # False: a dense layer replaces the LSTM and the state is empty
     lstm: int = 256                 # LSTM hidden size (or the width of the layer replacing it)
     fused_attention: bool = True    # torch's scaled_dot_product_attention: same math, faster
+    per_team: bool = False          # True: one policy and critic per team (`TeamActorCritic`),
+    #                                 the paper's ablation; False: one for all, the paper's default
 
     def __post_init__(self):
         if self.embed % self.heads != 0:
@@ -452,6 +455,12 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs, state, starts):
         """One call for T steps of N agents; shapes in the class docstring."""
+        logits, value, state = self.heads(obs, state, starts)
+        return FactoredCategorical(logits), value, state
+
+    def heads(self, obs, state, starts):
+        """forward's numbers before they become a distribution: action logits [T, N, 37],
+        value [T, N] and the new state [N, S]."""
         steps, rows = check_inputs(obs, state, starts, self.obs_sizes, self.state_size)
         flat = {key: tensor.flatten(0, 1) for key, tensor in obs.items()}  # [B = T*N, ...]
         if self.state_size:
@@ -460,12 +469,63 @@ class ActorCritic(nn.Module):
             policy_h = policy_c = critic_h = critic_c = state               # [N, 0], unused
         actor, policy_h, policy_c = self.policy(flat, steps, policy_h, policy_c, starts)
         seen, critic_h, critic_c = self.critic(flat, steps, critic_h, critic_c, starts)
-        dist = FactoredCategorical(self.action_head(actor))                # logits [T, N, 37]
+        logits = self.action_head(actor)                                   # [T, N, 37]
         dtype = self.value_head.weight.dtype        # float32 results even under bf16 autocast
         value = self.value_head(seen).squeeze(-1).to(dtype)                # [T, N]
         if self.state_size:
             state = torch.cat([policy_h, policy_c, critic_h, critic_c], dim=-1).to(dtype)
-        return dist, value, state                                          # state [N, S]
+        return logits, value, state                                        # state [N, S]
+
+
+class TeamActorCritic(nn.Module):
+    """One ActorCritic per team (`NetworkSizes.per_team`): `hiders` acts and judges for the
+    hiders, `seekers` for the seekers, with the same inputs and outputs as one ActorCritic.
+    The paper shares one set of weights between both teams and reports that separate ones per
+    agent "also reached all six stages but with worse sample efficiency"; we offer this to
+    keep what one team has learnt from being overwritten while the other team learns, and to
+    start each team from a different checkpoint (selfplay.py's `--init-seekers`).
+
+    Which network reads a row: the team flag of its "self" features (column TEAM_FLAG), above
+    zero for hiders. The flag is 1 or 0, and after the observation normaliser (x - mean) / std
+    it keeps that order around zero: the mean of a 0/1 flag lies between 0 and 1 once both
+    teams have been seen (and is 0 before any update). Each row goes through its team's
+    network alone, so a team's loss only moves that team's weights."""
+
+    def __init__(self, obs_sizes, sizes=None):
+        super().__init__()
+        self.hiders = ActorCritic(obs_sizes, sizes)
+        self.seekers = ActorCritic(obs_sizes, sizes)
+        self.obs_sizes, self.sizes = self.hiders.obs_sizes, self.hiders.sizes
+
+    @property
+    def state_size(self):
+        return self.hiders.state_size
+
+    def initial_state(self, n):
+        return self.hiders.initial_state(n)
+
+    def forward(self, obs, state, starts):
+        """As ActorCritic.forward: each row through its team's network, put back in place."""
+        hider = obs["self"][0, :, TEAM_FLAG] > 0                           # [N]: a row's team
+        rows, parts = [], []
+        for net, mine in ((self.hiders, hider), (self.seekers, ~hider)):
+            if mine.any():
+                index = mine.nonzero().squeeze(-1)                         # [n] the team's rows
+                rows.append(index)
+                parts.append(net.heads({key: x[:, index] for key, x in obs.items()},
+                                       state[index], starts[:, index]))
+        back = torch.argsort(torch.cat(rows))  # row k of the result is row back[k] of the parts
+        logits = torch.cat([part[0] for part in parts], dim=1)[:, back]    # [T, N, 37]
+        value = torch.cat([part[1] for part in parts], dim=1)[:, back]     # [T, N]
+        new_state = torch.cat([part[2] for part in parts], dim=0)[back]    # [N, S]
+        return FactoredCategorical(logits), value, new_state
+
+
+def build_model(obs_sizes, sizes=None):
+    """The network for `sizes`: one ActorCritic for every agent, or, with `per_team`, a
+    TeamActorCritic."""
+    sizes = sizes or NetworkSizes()
+    return (TeamActorCritic if sizes.per_team else ActorCritic)(obs_sizes, sizes)
 
 
 def check_inputs(obs, state, starts, obs_sizes, state_size):

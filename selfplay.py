@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 import env as game
-from attention import ActorCritic, NetworkSizes
+from attention import NetworkSizes, build_model
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
                         check_starts, first_cube_gaps)
 from physics import HIDERS, SEEKERS, write_gif
@@ -236,7 +236,7 @@ class Trainer:
         bounds = np.cumsum([0] + [w * A for w in sizes])
         self.rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         obs_sizes = self.envs[0].obs_sizes
-        model = ActorCritic(obs_sizes, config.network).to(device)
+        model = build_model(obs_sizes, config.network).to(device)
         self.ppo = PPO(model, obs_sizes, replace(config.ppo, seed=config.seed))
         self.ppo.obs_normaliser.to(device)
         self.ppo.value_normaliser.to(device)
@@ -869,29 +869,61 @@ def load_network(trainer, source, path):
     shipped fort-building policy's action distribution by a KL of 16-30 nats per agent, this
     one by under 0.1 (tests/test_selfplay.py). And a run with `observe_doors` may start from a
     source without: the door layers (attention.py's `door_embed`) start at zero, so the policy
-    acts exactly as its source did until it learns to use them."""
+    acts exactly as its source did until it learns to use them. A network with one set of
+    weights per team (`network.per_team`) may start from a source with one for both: each
+    team's network gets a copy of it."""
     mine, theirs = trainer.config.network, source.config.network
+    if theirs.per_team and not mine.per_team:
+        raise ValueError(f"{path!r} holds one network per team (network.per_team=true); this "
+                         f"run has one for both teams and cannot hold two")
     model, weights = trainer.ppo.model, source.ppo.model.state_dict()
+    targets = ([model.hiders, model.seekers] if mine.per_team and not theirs.per_team
+               else [model])  # each loads the whole of the source
     adds_lstm = mine.use_lstm and not theirs.use_lstm
     if adds_doors(trainer, source):  # zero weights: the doors change nothing until learnt
         weights.update({name: torch.zeros_like(value) for name, value
-                        in model.state_dict().items() if ".door_embed." in name})
+                        in targets[0].state_dict().items() if ".door_embed." in name})
         print(f"--init {path}: the doors are new to this network, their weights start at zero")
     if adds_lstm:  # every other shape is checked by the strict load below
         dense = {name: weights.pop(name) for name in list(weights) if ".memory." in name}
-        weights.update({name: value for name, value in model.state_dict().items()
+        weights.update({name: value for name, value in targets[0].state_dict().items()
                         if ".memory." in name})
     try:
-        model.load_state_dict(weights)
+        for target in targets:
+            target.load_state_dict(weights)
     except RuntimeError as error:
         raise ValueError(f"{path!r} holds a network of another shape ({theirs}); this run's is "
                          f"{mine} (only adding the LSTM or the doors to a network without "
-                         f"them is allowed)") from error
+                         f"them, or a network per team, is allowed)") from error
     if adds_lstm:
-        for name in ("policy", "critic"):
-            getattr(model, name).lstm_from_dense(dense[f"{name}.memory.weight"],
-                                                 dense[f"{name}.memory.bias"])
+        for target in targets:
+            for name in ("policy", "critic"):
+                getattr(target, name).lstm_from_dense(dense[f"{name}.memory.weight"],
+                                                      dense[f"{name}.memory.bias"])
         print(f"--init {path}: the LSTM is new, set to compute what the source's memory layer did")
+
+
+def init_seekers(trainer, path):
+    """`--init-seekers CHECKPOINT`, after --init: the seekers' network of a run with one network
+    per team (`network.per_team`) from another checkpoint, e.g. a seeker that learnt ramp use
+    against hiders of one lineage, set against hiders that learnt forts in another. Only the
+    network: the normalisers and the stages stay --init's (the observation statistics of one
+    game differ little between checkpoints; origin.json records this source as "seekers")."""
+    if not trainer.config.network.per_team:
+        raise ValueError(f"--init-seekers {path}: the run has one network for both teams; set "
+                         f"network.per_team=true to give the seekers their own")
+    source = load_checkpoint(path)
+    weights = source.ppo.model.state_dict()
+    if source.config.network.per_team:  # its seekers' half
+        weights = {name[len("seekers."):]: value for name, value in weights.items()
+                   if name.startswith("seekers.")}
+    try:
+        trainer.ppo.model.seekers.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ValueError(f"--init-seekers {path}: its network ({source.config.network}) has "
+                         f"another shape than this run's ({trainer.config.network})") from error
+    trainer.origin = dict(trainer.origin or {}, seekers={
+        "checkpoint": path, "steps": (source.origin or {}).get("steps", 0) + source.steps})
 
 
 def adds_doors(trainer, source):
@@ -1536,6 +1568,13 @@ def chosen_config(preset, paper_network, assignments):
 def start_or_resume(args, device):
     """The run and trainer for `train`: a new run from a preset (optionally --init from another
     checkpoint), or --resume of an existing run folder. Every error is raised before any work."""
+    if args.resume and (args.init or args.init_seekers):
+        raise ValueError(f"--resume {args.resume} continues a run with its own network; --init "
+                         f"and --init-seekers start a new one (give --run instead)")
+    if args.init_seekers and not args.init:
+        raise ValueError(f"--init-seekers {args.init_seekers} replaces the seekers' network of "
+                         f"an --init run: give --init CHECKPOINT too (the hiders' and the "
+                         f"normalisers' source)")
     if args.resume:
         run = RunFolder(args.resume)
         trainer = load_checkpoint(args.resume, device)
@@ -1560,6 +1599,8 @@ def start_or_resume(args, device):
     trainer = Trainer(config, device)
     if args.init:
         init_from(trainer, args.init)
+    if args.init_seekers:
+        init_seekers(trainer, args.init_seekers)
     run = RunFolder(path)
     run.write_config(config)
     if trainer.origin is not None:
@@ -1608,6 +1649,8 @@ def build_parser():
     t.add_argument("--run", default=None, help="run folder (default runs/PRESET-K)")
     t.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
     t.add_argument("--init", default=None, metavar="CHECKPOINT", help="start from its network")
+    t.add_argument("--init-seekers", default=None, metavar="CHECKPOINT", help="with "
+                   "network.per_team=true: the seekers' network from this checkpoint instead")
     t.add_argument("--no-gif", action="store_true", help="do not write episode.gif at the end")
     r = sub.add_parser("render", help="GIF of the policy in a run or checkpoint")
     r.add_argument("source", metavar="RUN_OR_CHECKPOINT")

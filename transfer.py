@@ -669,6 +669,9 @@ def reinitialise_last_layers(model):
 
 
 def check_compatible(model, path):
+    if not isinstance(model, ActorCritic):
+        raise ValueError(f"{path!r} holds one network per team (network.per_team); the tasks "
+                         f"fine-tune one network: start from a checkpoint with one for both")
     if dict(model.obs_sizes) != OBS_SIZES:
         raise ValueError(f"{path!r} holds a network built for observations {model.obs_sizes}; "
                          f"the tasks give the hide-and-seek layout {OBS_SIZES}")

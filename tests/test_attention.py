@@ -11,9 +11,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from attention import (ENTITY_TYPES, FULL_GAME_OBS, ActorCritic, FactoredCategorical,  # noqa: E402
-                       MaskedResidualSelfAttention, NetworkSizes, masked_attention,
-                       random_observation)
+from attention import (ENTITY_TYPES, FULL_GAME_OBS, TEAM_FLAG, ActorCritic,  # noqa: E402
+                       FactoredCategorical, MaskedResidualSelfAttention, NetworkSizes,
+                       TeamActorCritic, build_model, masked_attention, random_observation)
 
 SMALL = NetworkSizes(lidar_filters=3, embed=16, heads=4, dense=32, lstm=24)
 COUNTS = {"agents": 3, "boxes": 4, "ramps": 2}
@@ -276,3 +276,44 @@ def test_bf16_autocast_returns_float32_close_to_float32_run():
     assert value_bf.dtype == state_bf.dtype == dist_bf.log_probs[0].dtype == torch.float32
     torch.testing.assert_close(value_bf, value, rtol=0, atol=0.1)
     torch.testing.assert_close(dist_bf.log_probs[0], dist.log_probs[0], rtol=0, atol=0.01)
+
+
+def team_obs(hider_rows):
+    """make_obs with the team flag set as the normaliser leaves it: above zero for hiders."""
+    obs = make_obs(rows=len(hider_rows))
+    obs["self"][..., TEAM_FLAG] = torch.where(torch.tensor(hider_rows), 0.7, -1.4).double()
+    return obs
+
+
+def test_team_flag_column_is_envs_team_flag():
+    import env
+    assert env.AGENT_FEATURES[TEAM_FLAG].startswith("team flag")
+
+
+def test_per_team_network_gives_each_row_its_own_teams_network():
+    torch.manual_seed(0)
+    model = build_model(FULL_GAME_OBS, NetworkSizes(**{**SMALL.__dict__, "per_team": True}))
+    model = model.double()
+    assert isinstance(model, TeamActorCritic)
+    hider = [True, False, False, True, False]
+    obs = team_obs(hider)
+    state = torch.randn(N, model.state_size, dtype=torch.float64)
+    starts = torch.zeros(T, N, dtype=torch.bool)
+    dist, value, new_state = model(obs, state, starts)
+    for net, rows in ((model.hiders, [0, 3]), (model.seekers, [1, 2, 4])):
+        alone = net({k: v[:, rows] for k, v in obs.items()}, state[rows], starts[:, rows])
+        for got, want in zip(dist.log_probs, alone[0].log_probs):
+            assert torch.allclose(got[:, rows], want)
+        assert torch.allclose(value[:, rows], alone[1])
+        assert torch.allclose(new_state[rows], alone[2])
+
+
+def test_per_team_network_moves_only_the_weights_of_the_team_whose_loss_it_is():
+    torch.manual_seed(0)
+    model = TeamActorCritic(FULL_GAME_OBS, SMALL).double()
+    hider = [True, False, True, False, False]
+    dist, value, _ = run(model, team_obs(hider))
+    (value[:, [0, 2]].sum() + dist.entropy()[:, [0, 2]].sum()).backward()  # hiders' rows only
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in (model.hiders.action_head.weight, model.hiders.value_head.weight))
+    assert all(p.grad is None or not p.grad.any() for p in model.seekers.parameters())

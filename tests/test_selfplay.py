@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import selfplay as sp
+from attention import TEAM_FLAG, TeamActorCritic
 
 
 def tiny_config(**changes):
@@ -742,7 +743,8 @@ def test_resume_may_change_threads_and_length_but_not_the_recipe(tmp_path):
     sp.train(trainer, run, write_gif=False, quiet=True)
     with pytest.raises(ValueError, match="keeps its recipe"):
         sp.main(["train", "--resume", run.path, "--set", "ppo.lr=0.1"])
-    parser_args = sp.argparse.Namespace(resume=run.path, set=["torch_threads=1"], steps=480)
+    parser_args = sp.argparse.Namespace(resume=run.path, set=["torch_threads=1"], steps=480,
+                                        init=None, init_seekers=None)
     _, resumed = sp.start_or_resume(parser_args, "cpu")
     assert resumed.config.torch_threads == 1 and resumed.config.total_steps == 480
     assert json.load(open(os.path.join(run.path, "config.json")))["total_steps"] == 480
@@ -760,7 +762,7 @@ def test_each_rung_of_the_ladder_can_start_the_next():
 def test_paper_network_flag_gives_the_papers_network_and_ppo(tmp_path):
     run, trainer = sp.start_or_resume(sp.argparse.Namespace(
         resume=None, preset="quadrant", paper_network=True, set=["n_worlds=2"], steps=None,
-        run=str(tmp_path / "q"), init=None), "cpu")
+        run=str(tmp_path / "q"), init=None, init_seekers=None), "cpu")
     assert trainer.config.network == sp.NetworkSizes() and trainer.config.network.use_lstm
     assert (trainer.config.ppo.lr, trainer.config.ppo.gamma) == (3e-4, 0.998)
     assert sum(p.numel() for p in trainer.ppo.model.parameters()) > 1_500_000
@@ -822,7 +824,8 @@ def test_a_run_started_from_another_inherits_its_stages_and_counts(tmp_path, mon
                  "checkpoint_minutes=1000"]
     run, trainer = sp.start_or_resume(sp.argparse.Namespace(
         resume=None, preset="tiny", paper_network=False, set=overrides, steps=None,
-        run=str(tmp_path / "next"), init=source_run.checkpoint_path), "cpu")
+        run=str(tmp_path / "next"), init=source_run.checkpoint_path,
+        init_seekers=None), "cpu")
     assert torch.equal(parameters(trainer.ppo.model), parameters(source.ppo.model))
     sp.train(trainer, run, write_gif=False, quiet=True)
 
@@ -956,6 +959,65 @@ def test_init_from_a_network_of_another_shape_is_a_clear_error(source_change, ta
     target = sp.Trainer(sp.apply_overrides(tiny_config(), [target_change]), "cpu")
     with pytest.raises(ValueError, match="holds a network of another shape"):
         sp.init_from(target, path)
+
+
+def saved(tmp_path, name, *changes):
+    """A fresh tiny trainer with `changes` (FIELD=VALUE), saved as tmp_path/name.pt."""
+    trainer = sp.Trainer(sp.apply_overrides(tiny_config(), list(changes)), "cpu")
+    path = str(tmp_path / f"{name}.pt")
+    sp.save_checkpoint(trainer, path)
+    return trainer, path
+
+
+def test_per_team_rows_go_to_their_teams_network_after_the_observation_normaliser():
+    trainer = sp.Trainer(sp.apply_overrides(tiny_config(), ["network.per_team=true"]), "cpu")
+    env = trainer.envs[0]
+    raw = sp.to_torch(env.reset(), "cpu")
+    for update_stats in (False, True):  # before any statistics, and after
+        flag = trainer.ppo.normalise_obs(raw, update_stats)["self"][..., TEAM_FLAG]
+        assert torch.equal(flag.flatten() > 0,
+                           torch.as_tensor((env.team == sp.game.HIDERS).flatten()))
+
+
+def test_per_team_run_from_a_shared_source_gives_each_team_a_copy_and_trains(tmp_path):
+    source, path = saved(tmp_path, "shared")
+    trainer = sp.Trainer(sp.apply_overrides(tiny_config(total_steps=160),
+                                            ["network.per_team=true"]), "cpu")
+    sp.init_from(trainer, path)
+    for team in (trainer.ppo.model.hiders, trainer.ppo.model.seekers):
+        assert torch.equal(parameters(team), parameters(source.ppo.model))
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    resumed = sp.load_checkpoint(str(tmp_path / "run"))
+    assert trainer.steps == 160 and isinstance(resumed.ppo.model, TeamActorCritic)
+    assert not torch.equal(parameters(resumed.ppo.model.hiders),
+                           parameters(resumed.ppo.model.seekers))  # each learnt on its own
+
+
+def test_init_seekers_takes_the_seekers_network_from_another_checkpoint(tmp_path):
+    hiders, hiders_path = saved(tmp_path, "hiders", "seed=1")
+    seekers, seekers_path = saved(tmp_path, "seekers", "seed=2")
+    run, trainer = sp.start_or_resume(sp.build_parser().parse_args([
+        "train", "--preset", "tiny", "--run", str(tmp_path / "run"), "--init", hiders_path,
+        "--init-seekers", seekers_path, "--set", "n_worlds=8", "network.per_team=true"]), "cpu")
+    model = trainer.ppo.model
+    assert torch.equal(parameters(model.hiders), parameters(hiders.ppo.model))
+    assert torch.equal(parameters(model.seekers), parameters(seekers.ppo.model))
+    assert json.load(open(os.path.join(run.path, "origin.json")))["seekers"]["checkpoint"] \
+        == seekers_path
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--init", "{shared}", "--init-seekers", "{shared}"], "one network for both teams"),
+    (["--init-seekers", "{shared}", "--set", "network.per_team=true"], "give --init"),
+    (["--init", "{per_team}"], "one network per team"),
+    (["--resume", "{run}", "--init", "{shared}"], "start a new one")])
+def test_init_seekers_and_per_team_mistakes_are_clear_errors(arguments, message, tmp_path):
+    paths = {"shared": saved(tmp_path, "shared")[1], "run": str(tmp_path / "old"),
+             "per_team": saved(tmp_path, "per_team", "network.per_team=true")[1]}
+    arguments = [a.format(**paths) for a in arguments]
+    with pytest.raises(ValueError, match=message):
+        sp.start_or_resume(sp.build_parser().parse_args(
+            ["train", "--preset", "tiny", "--run", str(tmp_path / "new")] + arguments), "cpu")
 
 
 def test_metrics_gain_a_column_when_a_resumed_run_records_a_new_statistic(tmp_path):
