@@ -4,7 +4,8 @@ is the other's new problem.
 What this file teaches
     How hide-and-seek is trained (paper section 4, facts sections 6-7): every agent of both teams
     is driven by one network (the team flag in its observation says which side it is on), the
-    opponent is always the current policy, and nothing but winning is rewarded. Rollouts of W
+    opponent is always the current policy, and nothing but winning is rewarded (with
+    `network.per_team` each team has its own network instead, the paper's ablation). Rollouts of W
     worlds are collected in one batch (numba physics on the CPU cores, the network on the GPU when
     there is one), PPO updates the policy, and the behaviour statistics of finished episodes
     (how far boxes and ramps moved, how many were locked, during preparation and after) show
@@ -27,6 +28,8 @@ Run it
     python selfplay.py train --preset tiny                 # a short run; ends by writing a GIF
     python selfplay.py train --resume runs/tiny-0          # continue exactly where it stopped
     python selfplay.py train --preset fort --init runs/tiny-0/checkpoint.pt   # climb the ladder
+    python selfplay.py train --preset fort --init runs/A --init-seekers runs/B \
+        --set network.per_team=true                        # A's hiders, B's seekers
     python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
     python selfplay.py train --preset ramp --set curriculum.share=0.7   # ZACL's start states
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
