@@ -11,7 +11,7 @@ import torch
 
 import env as game
 import transfer as tr
-from attention import ActorCritic
+from attention import ActorCritic, TeamActorCritic
 from physics import BOX, EMPTY, HIDERS, NO_TEAM
 
 CHECKPOINT = "checkpoints/tiny-chasing.pt"
@@ -414,6 +414,12 @@ def test_a_network_for_other_observations_is_refused():
     model = ActorCritic({**tr.OBS_SIZES, "boxes": 9}, tr.TransferConfig().network)
     with pytest.raises(ValueError, match="'boxes': 9"):
         tr.check_compatible(model, "other.pt")
+
+
+def test_a_network_per_team_is_refused():
+    model = TeamActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
+    with pytest.raises(ValueError, match="one network per team"):
+        tr.check_compatible(model, "per-team.pt")
 
 
 @pytest.mark.parametrize("task", tr.FIVE_TASKS)
