@@ -48,7 +48,8 @@ Read in this order:
   5. `EntityTower`              lidar, embeddings, attention, pooling, dense, LSTM: one network
   6. `FactoredCategorical`      the action distribution: 3 x 11 movement bins, grab, lock
   7. `ActorCritic`              the policy tower and the critic tower; `model(obs, state, starts)`
-  8. the demo at the bottom     one scene, step by step
+  8. `TeamActorCritic`          optional: one ActorCritic per team (the paper's ablation)
+  9. the demo at the bottom     one scene, step by step
 
 Run it:
   python attention.py                  walk-through of one scene; writes attention.png (--out PATH)
