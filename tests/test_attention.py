@@ -5,6 +5,7 @@ parameter-count test builds the paper's sizes.
 """
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -292,8 +293,7 @@ def test_team_flag_column_is_envs_team_flag():
 
 def test_per_team_network_gives_each_row_its_own_teams_network():
     torch.manual_seed(0)
-    model = build_model(FULL_GAME_OBS, NetworkSizes(**{**SMALL.__dict__, "per_team": True}))
-    model = model.double()
+    model = build_model(FULL_GAME_OBS, replace(SMALL, per_team=True)).double()
     assert isinstance(model, TeamActorCritic)
     hider = [True, False, False, True, False]
     obs = team_obs(hider)
