@@ -75,7 +75,7 @@ class CurriculumConfig:
 
     share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
     # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record.
-    # The curriculum is on when share, door_forts or door_cubes is above 0
+    # The curriculum is on when share, door_forts, door_cubes or door_ramps is above 0
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
@@ -109,22 +109,29 @@ class CurriculumConfig:
     # seeker's first lesson in what a ramp is for, beside forts the hiders build themselves
     fort_ramp_gap: int = 0  # the farthest such a ramp starts short of the wall, in cells
     # (0.2 m); each fort draws a gap from 0 to it, and `ramp_reach` moves them all out
+    door_ramps: float = 0.0  # ours: of the episodes that end, the part begun from the game's
+    # own layout with the ramp moved outside the room's door (env.ramps_to_doors): a start
+    # for ramp defense, where a hider in the doorway, or a few steps out, reaches the ramp to
+    # lock it. share + door_forts + door_cubes + door_ramps <= 1
+    door_ramp_gap: int = 10  # the farthest such a ramp stands from the wall, in cells (0.2 m);
+    # each episode draws a gap from 0 to it (a distance curriculum by mixture)
 
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    for name in ("share", "door_forts", "door_cubes", "fort_ramps"):
+    for name in ("share", "door_forts", "door_cubes", "fort_ramps", "door_ramps"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
-    if config.share + config.door_forts + config.door_cubes > 1.0:
-        raise ValueError(f"curriculum.share + curriculum.door_forts + curriculum.door_cubes "
-                         f"must be <= 1 (the parts of the episodes restarted), got "
-                         f"{config.share} + {config.door_forts} + {config.door_cubes}")
+    parts = (config.share, config.door_forts, config.door_cubes, config.door_ramps)
+    if sum(parts) > 1.0:
+        raise ValueError(f"curriculum.share + curriculum.door_forts + curriculum.door_cubes + "
+                         f"curriculum.door_ramps must be <= 1 (the parts of the episodes "
+                         f"restarted), got {' + '.join(str(part) for part in parts)}")
     for name in ("ramp_reach", "cube_reach"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
                              f"{getattr(config, name)}")
-    for name in ("cube_gap", "cube_spread", "fort_ramp_gap"):
+    for name in ("cube_gap", "cube_spread", "fort_ramp_gap", "door_ramp_gap"):
         if getattr(config, name) < 0:
             raise ValueError(f"curriculum.{name} is a number of cells >= 0, got "
                              f"{getattr(config, name)}")
@@ -228,12 +235,14 @@ class StartStates:
         """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
         from states drawn in proportion to their scores, a `door_forts` part from forts
         already built (of those, a `fort_ramps` part with the ramp moved against the room's
-        wall) and a `door_cubes` part from forts left to finish. Returns how many were
-        restarted."""
+        wall), a `door_cubes` part from forts left to finish and a `door_ramps` part with
+        the ramp outside the door. Returns how many were restarted."""
         share, forts, cubes = self.config.share, self.config.door_forts, self.config.door_cubes
-        if not len(ended) or (not len(self) and not forts and not cubes):
+        ramps = self.config.door_ramps
+        if not len(ended) or (not len(self) and not forts and not cubes and not ramps):
             return 0
-        draws = self.rng.random(len(ended))  # [n] one per world: buffer, fort, fort to finish, own
+        draws = self.rng.random(len(ended))  # [n] one per world: buffer, fort, fort to finish,
+        # ramp at the door, own
         built = ended[(draws >= share) & (draws < share + forts)]
         restarted = 0
         if self.config.fort_ramps > 0 and len(built):  # no draw at 0: runs go on as they were
@@ -246,6 +255,9 @@ class StartStates:
                                          hiders_behind=self.config.hiders_behind,
                                          arc=self.config.cube_arc)
                          ) if cubes else 0
+        at_door = (draws >= share + forts + cubes) & (draws < share + forts + cubes + ramps)
+        restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap))
+                         ) if ramps else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
@@ -388,10 +400,19 @@ def check_starts(config, preset):
     `ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp that
     starts facing the room's wall (it moves that ramp's gap), the game's or `fort_ramps`';
     `fort_ramps` needs those forts and a game whose ramp stands elsewhere; `cube_reach` needs
-    forts left to finish, and so does `cube_arc`: a clear error otherwise, before any episode
-    starts."""
-    if config.door_forts > 0 or config.door_cubes > 0:
+    forts left to finish, and so does `cube_arc`; `door_ramps` needs a game whose hiders start
+    in the room, with a ramp, and a `door_ramp_gap` that fits outside it: a clear error
+    otherwise, before any episode starts."""
+    if config.door_forts > 0 or config.door_cubes > 0 or config.door_ramps > 0:
         game.check_door_forts(preset)
+    if config.door_ramps > 0 and preset.ramps < 1:
+        raise ValueError(f"curriculum.door_ramps={config.door_ramps} moves the ramp to the "
+                         f"room's door: game {preset.name!r} has ramps={preset.ramps}, "
+                         f"expected 1 or more")
+    if config.door_ramps > 0 and config.door_ramp_gap > game.most_ramp_gap(preset):
+        raise ValueError(f"curriculum.door_ramp_gap={config.door_ramp_gap} cells does not fit "
+                         f"between the room's wall and the arena's edge in {preset.name!r}: "
+                         f"expected at most {game.most_ramp_gap(preset)}")
     if config.ramp_reach > 0 and config.door_forts <= 0:
         raise ValueError(f"curriculum.ramp_reach={config.ramp_reach} counts climbs into the "
                          f"forts built for the hiders: it needs curriculum.door_forts > 0, got "

@@ -15,7 +15,8 @@ What this file teaches
 
 Reading order
     1. `Preset` and `PRESETS`: the ladder of games (tiny, fort, fort-ramp-wall, fort-ramp,
-       ramp-room-wall, ramp-room-nudge, ramp-room-near, ramp-room, ramp, quadrant, full).
+       ramp-room-wall, ramp-room-nudge, ramp-room-near, ramp-room, ramp-room-lock, ramp, quadrant,
+       full).
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
@@ -143,6 +144,14 @@ PRESETS = {
     "ramp-room-turn": Preset("ramp-room-turn", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
                              ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="wall",
                              ramp_gap=(0, 12), ramp_turn=0.5, policy_sees_all=True),
+    # `ramp-room` with ramps that may be locked, as in the paper's full game (its quadrant game
+    # forbids it). Our 0.4 m door lets no ramp into the room, so the quadrant game's other
+    # defense, taking the ramp into the fort, cannot happen here, and a ramp only moved away
+    # is brought back by a seeker that has learnt to fetch it: locked, it stays where the
+    # hiders left it (ramp defense, the paper's stage 4).
+    "ramp-room-lock": Preset("ramp-room-lock", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1),
+                             ramps=1, doors=(1, 1), hider_spawn="room", ramp_spawn="outside",
+                             lock_ramps=True, policy_sees_all=True),
     # ZACL's game: two hiders, one seeker, the cube in the room and a ramp outside it.
     "ramp": Preset("ramp", hiders=(2, 2), seekers=(1, 1), boxes=(1, 1), ramps=1, doors=(1, 1),
                    ramp_spawn="outside", policy_sees_all=True),
@@ -949,6 +958,20 @@ def wall_ramp_position(arena, gap, rng):
     return np.array([(i + fx / 2) * CELL, (j + fx / 2) * CELL]), heading
 
 
+DOOR_RAMP_INSET = physics.WALL_THICKNESS / 2 + RAMP_HALF[0] + 0.01  # m from a wall's line to
+# the centre of a ramp flush against it (1 cm play)
+
+
+def door_ramp_position(door, gap):
+    """[2]: where a ramp's centre stands outside the quadrant room, straight out from `door` (a
+    find_doors tuple; the room lies on the +x side of its vertical wall and the -y side of its
+    horizontal one) with `gap` cells (0.2 m) between it and the wall. At gap 0 it stands flush
+    over the doorway, where a hider standing in the door reaches it (grab range 0.25 m from
+    the agent's centre); farther out, a hider must walk out to it (curriculum.door_ramps)."""
+    out = np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
+    return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * out
+
+
 def whole_cells(body, low, high, most, what_most_is):
     """(low, high) as ints: a range of gaps in whole cells, 0 <= low <= high <= most, or a
     clear error that names them (`set_cube_gaps`, `set_fort_ramp_gaps`)."""
@@ -1098,6 +1121,8 @@ class HideAndSeek:
         self.__dict__.setdefault("ramp_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("door_cube", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("door_ramp", np.zeros(self.n_worlds, bool))
+        self.__dict__.setdefault("door_ramp_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
@@ -1121,6 +1146,8 @@ class HideAndSeek:
         self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
         self.door_cube = np.zeros(W, bool)  # ... from a fort left to finish (`close_doors`)
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
+        self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
+        self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
@@ -1236,8 +1263,8 @@ class HideAndSeek:
         self.seeker_in_room[which] = False
         self.box_unlocks[which] = 0
         self.replayed[which] = False
-        self.door_fort[which] = self.door_cube[which] = False
-        self.cube_gap[which] = np.nan
+        self.door_fort[which] = self.door_cube[which] = self.door_ramp[which] = False
+        self.cube_gap[which] = self.door_ramp_gap[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
@@ -1313,38 +1340,29 @@ class HideAndSeek:
         if wall_ramp and self.n_ramps == 0:
             raise ValueError(f"wall_ramp moves the ramp to the room's wall: game "
                              f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
-        s, pending, arranged = self.world, np.asarray(worlds, np.int64), []
-        low, high = self.cube_gaps
-        for _ in range(tries):
-            if not len(pending):
-                break
-            self.new_episodes(pending)
-            conflicts = []
-            for w in pending:
-                gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
-                doors = find_doors(s.walls[w], s.wall_height[w])
-                spots = fort_positions(doors, p.arena, back=gap * CELL)
-                if arc:  # the first door's cube on its half-circle, any others straight back
-                    spots[0] = arc_position(doors[0], p.arena, gap * CELL, self.rng)
-                cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
-                hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
-                moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
-                for cube, spot in zip(cubes, spots):
-                    if overlaps_square(s, w, np.r_[cube, moved], spot):
-                        conflicts.append(w)
-                        break
-                    s.pos[w, cube], s.angle[w, cube] = spot, 0.0
-                    s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
-                else:
-                    if hiders_behind and not self.stand_behind(w, cubes[0], doors[0][2],
-                                                               hiders):
-                        conflicts.append(w)
-                        continue
-                    if wall_ramp and not self.ramp_to_wall(w):
-                        conflicts.append(w)
-                        continue
-                    arranged.append((w, gap))
-            pending = np.array(conflicts, np.int64)
+        s, (low, high) = self.world, self.cube_gaps
+
+        def arrange(w):  # the gap drawn, or None where a body is in the way
+            gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
+            doors = find_doors(s.walls[w], s.wall_height[w])
+            spots = fort_positions(doors, p.arena, back=gap * CELL)
+            if arc:  # the first door's cube on its half-circle, any others straight back
+                spots[0] = arc_position(doors[0], p.arena, gap * CELL, self.rng)
+            cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
+            hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
+            moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
+            for cube, spot in zip(cubes, spots):
+                if overlaps_square(s, w, np.r_[cube, moved], spot):
+                    return None
+                s.pos[w, cube], s.angle[w, cube] = spot, 0.0
+                s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
+            if hiders_behind and not self.stand_behind(w, cubes[0], doors[0][2], hiders):
+                return None
+            if wall_ramp and not self.ramp_to_wall(w):
+                return None
+            return gap
+
+        arranged = self.redraw_until(worlds, tries, arrange)
         done = np.array([w for w, _ in arranged], np.int64)
         if len(done):
             self.start_episodes(done)
@@ -1354,6 +1372,57 @@ class HideAndSeek:
                 self.cube_gap[done] = np.array([gap for _, gap in arranged]) * CELL
             else:
                 self.door_fort[done] = True
+        return done
+
+    def redraw_until(self, worlds, tries, arrange):
+        """Fresh layouts in `worlds` (int [n]), each then arranged by `arrange(w)`, which moves
+        bodies of world w and returns what to remember of it, or None where a body is in the
+        way; those worlds are drawn again, up to `tries` layouts in all (a world still in
+        conflict keeps its last layout, untouched or part-arranged, and must be started by the
+        caller's `start_episodes` only if arranged). Returns [(w, what arrange returned)]."""
+        pending, arranged = np.asarray(worlds, np.int64), []
+        for _ in range(tries):
+            if not len(pending):
+                break
+            self.new_episodes(pending)
+            results = [(w, arrange(w)) for w in pending]
+            arranged += [(w, r) for w, r in results if r is not None]
+            pending = np.array([w for w, r in results if r is None], np.int64)
+        return arranged
+
+    def ramps_to_doors(self, worlds, gaps, tries=8):
+        """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
+        ramp moved outside the quadrant room, straight out from its first door, a gap drawn
+        from `gaps` (low, high, in cells of 0.2 m) between it and the wall, turned by a quarter
+        turn drawn at random (`door_ramp_position`): at gap 0 a hider standing in the doorway
+        reaches it, farther out one must walk out to it. A start for ramp defense (the
+        hiders lock it, or move it away, before the seeker may move): curriculum.door_ramps.
+        Where the ramp would touch another body the layout is drawn again, up to `tries`
+        times. Those episodes are marked `replayed` and `door_ramp`, with `door_ramp_gap` the
+        gap in m. Returns the worlds arranged."""
+        check_door_forts(self.preset)
+        if self.n_ramps == 0:
+            raise ValueError(f"ramps_to_doors moves the ramp to the room's door: game "
+                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
+        low, high = whole_cells("door ramp", *gaps, most_ramp_gap(self.preset),
+                                f"the room's wall to the arena's edge in {self.preset.name!r}")
+        s = self.world
+
+        def arrange(w):  # the gap drawn, or None where a body is in the way
+            gap = int(self.rng.integers(low, high + 1))
+            spot = door_ramp_position(find_doors(s.walls[w], s.wall_height[w])[0], gap)
+            ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
+            if overlaps_square(s, w, [ramp], spot, half=RAMP_HALF[0]):
+                return None
+            s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
+            return gap
+
+        arranged = self.redraw_until(worlds, tries, arrange)
+        done = np.array([w for w, _ in arranged], np.int64)
+        if len(done):
+            self.start_episodes(done)
+            self.replayed[done] = self.door_ramp[done] = True
+            self.door_ramp_gap[done] = np.array([gap for _, gap in arranged]) * CELL
         return done
 
     def stand_behind(self, w, cube, axis, hiders):
@@ -1535,6 +1604,8 @@ class HideAndSeek:
         (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
         door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
+        door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
+        door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
@@ -1552,6 +1623,8 @@ class HideAndSeek:
                  "door_fort": self.door_fort[ended].copy(),
                  "door_cube": self.door_cube[ended].copy(),
                  "cube_gap": self.cube_gap[ended].copy(),
+                 "door_ramp": self.door_ramp[ended].copy(),
+                 "door_ramp_gap": self.door_ramp_gap[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]

@@ -95,7 +95,7 @@ class TrainConfig:
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    # the start-state curriculum: off unless share, door_forts or door_cubes > 0
+    # the start-state curriculum: off unless share, door_forts, door_cubes or door_ramps > 0
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
@@ -131,7 +131,8 @@ PRESETS = {
     "fort": cpu_rung("fort", 200_000_000),
     **{game: cpu_rung(game, 2_000_000_000)
        for game in ("fort-ramp-wall", "fort-ramp", "ramp-room-wall", "ramp-room-nudge",
-                    "ramp-room-near", "ramp-room-turn", "ramp-room", "ramp")},
+                    "ramp-room-near", "ramp-room-turn", "ramp-room", "ramp-room-lock",
+                    "ramp")},
     # The paper's two games keep the small network too, so that every rung's checkpoint can
     # start the next (`--init`); `--paper-network` gives the paper's network and PPO (a GPU's).
     "quadrant": cpu_rung("quadrant", 1_000_000_000),
@@ -255,8 +256,8 @@ class Trainer:
         starts = config.curriculum
         check_starts(starts, game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(starts, self.rows, A, config.seed)
-                           if starts.share > 0 or starts.door_forts > 0 or starts.door_cubes > 0
-                           else None)  # curriculum.py
+                           if max(starts.share, starts.door_forts, starts.door_cubes,
+                                  starts.door_ramps) > 0 else None)  # curriculum.py
         if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
             for env in self.envs:
                 env.set_cube_gaps(*first_cube_gaps(starts))
@@ -511,6 +512,10 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
+    if trainer.config.curriculum.door_ramps > 0:  # how the ramps set at the door ended
+        begun_so(record, ended, n_ended, "door_ramp",
+                 ("num_ramp_lock_prep", "max_ramp_move_prep", "hiders_sealed_prep",
+                  "hiders_sealed", "hider_return"))
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 

@@ -345,7 +345,7 @@ def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
 
 
 def test_shares_that_add_up_to_more_than_every_episode_are_refused():
-    message = "door_forts \\+ curriculum.door_cubes must be <= 1.*0.8 \\+ 0.3 \\+ 0.0"
+    message = "door_cubes \\+ curriculum.door_ramps must be <= 1.*0.8 \\+ 0.3 \\+ 0.0 \\+ 0.0"
     with pytest.raises(ValueError, match=message):
         check_curriculum(CurriculumConfig(share=0.8, door_forts=0.3))
 
@@ -889,3 +889,108 @@ def test_worlds_pickled_before_fort_ramps_draw_their_wall_ramps_flush():
     env = game.HideAndSeek("ramp-room", 2, seed=0)
     del env.fort_ramp_gaps  # as pickled by an env.py without it
     assert pickle.loads(pickle.dumps(env)).fort_ramp_gaps == (0, 0)
+
+
+# -- the ramp set outside the room's door: a start for ramp defense (curriculum.door_ramps) -----
+
+def hider_in_doorway(env, w):
+    """Stand world w's first hider in the middle of the room's door, facing out of the room."""
+    s = env.world
+    x, y, axis = game.find_doors(s.walls[w], s.wall_height[w])[0]
+    hider = np.flatnonzero((s.kind[w] == game.AGENT) & (s.team[w] == physics.HIDERS))[0]
+    s.pos[w, hider], s.angle[w, hider] = (x, y), (np.pi if axis == 0 else np.pi / 2)
+    return hider
+
+
+@pytest.mark.parametrize("gap", [0, 6, 12])
+def test_a_door_ramp_stands_its_gap_straight_out_from_the_door(gap):
+    """Measured from the ramp's pose against the door find_doors reads from the walls: the
+    room lies at x > 3 (door in wall 4, x = 3) or y < 3 (door in wall 5, y = 3); the ramp's
+    near face is its gap plus 1 cm of play from the wall's outer face (0.05 m off its line),
+    its centre level with the door's, its heading a quarter turn."""
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=gap)
+    arranged = env.ramps_to_doors(np.arange(64), (gap, gap))
+    assert len(arranged) >= 60
+    ramp = env.n_agents + env.n_boxes
+    for w in arranged:
+        x_door, y_door, axis = game.find_doors(env.world.walls[w], env.world.wall_height[w])[0]
+        x, y = env.world.pos[w, ramp]
+        if axis == 0:  # outside is -x
+            assert (x_door - 0.05) - (x + 0.25) == pytest.approx(gap * 0.2 + 0.01)
+            assert y == pytest.approx(y_door)
+        else:  # outside is +y
+            assert (y - 0.25) - (y_door + 0.05) == pytest.approx(gap * 0.2 + 0.01)
+            assert x == pytest.approx(x_door)
+        quarters = env.world.angle[w, ramp] / (np.pi / 2)
+        assert quarters == pytest.approx(round(quarters))
+    np.testing.assert_allclose(env.door_ramp_gap[arranged], gap * 0.2, atol=1e-9)
+    assert env.door_ramp[arranged].all() and env.replayed[arranged].all()
+
+
+def test_door_ramps_touch_no_body():
+    """At rest, with nothing pushed, no body moves in one step: the ramp overlaps nothing."""
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=4)
+    arranged = env.ramps_to_doors(np.arange(64), (0, 3))
+    before = env.world.pos[arranged].copy()
+    env.step(np.tile(game.IDLE, (64, env.n_agents, 1)))
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+
+
+@pytest.mark.parametrize("game_name, locked_by", [("ramp-room-lock", physics.HIDERS),
+                                                   ("ramp-room", physics.NO_TEAM)])
+def test_a_hider_in_the_doorway_locks_a_door_ramp_where_ramps_may_be_locked(game_name, locked_by):
+    """At gap 0 the ramp's near face is 6 cm from the centre of a hider standing in the door,
+    inside the grab range (0.25 m): its lock takes, in the game whose ramps may be locked."""
+    env = game.HideAndSeek(game_name, 8, seed=1)
+    arranged = env.ramps_to_doors(np.arange(8), (0, 0))
+    actions = np.tile(game.IDLE, (8, env.n_agents, 1))
+    for w in arranged:
+        actions[w, hider_in_doorway(env, w), 4] = 1  # press lock
+    env.start_episodes(arranged)
+    env.step(actions)
+    ramp = env.n_agents + env.n_boxes
+    assert (env.world.locked_by[arranged, ramp] == locked_by).all()
+
+
+def test_door_ramps_restart_that_share_of_the_episodes_with_gaps_up_to_door_ramp_gap():
+    worlds, n = game.HideAndSeek("ramp-room-lock", 800, seed=3), 800
+    config = CurriculumConfig(door_cubes=0.3, door_ramps=0.5, door_ramp_gap=4)
+    restarted = StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n))
+    at_door = worlds.door_ramp
+    assert abs(at_door.mean() - 0.5) < 0.06 and not (at_door & worlds.door_cube).any()
+    assert restarted == worlds.replayed.sum() == (at_door | worlds.door_cube).sum()
+    assert set(np.rint(worlds.door_ramp_gap[at_door] / game.CELL)) == {0, 1, 2, 3, 4}
+    assert np.isnan(worlds.door_ramp_gap[~at_door]).all()
+
+
+@pytest.mark.parametrize("game_name, settings, message", [
+    ("fort", ["curriculum.door_ramps=0.5"], "has ramps=0, expected 1 or more"),
+    ("ramp", ["curriculum.door_ramps=0.5"], "hider_spawn 'anywhere'"),
+    ("ramp-room-lock", ["curriculum.door_ramps=0.5", "curriculum.door_ramp_gap=13"],
+     "door_ramp_gap=13 cells does not fit"),
+    ("ramp-room-lock", ["curriculum.door_ramps=1.5"], "door_ramps must be in \\[0, 1\\]"),
+    ("ramp-room-lock", ["curriculum.door_ramps=0.6", "curriculum.door_forts=0.5"],
+     "must be <= 1"),
+    ("ramp-room-lock", ["curriculum.door_ramp_gap=-1"], "door_ramp_gap is a number of cells")])
+def test_door_ramps_set_badly_are_a_clear_error(game_name, settings, message):
+    with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
+        sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),
+                   "cpu")
+
+
+def test_door_ramp_gaps_out_of_range_are_refused():
+    env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
+    with pytest.raises(ValueError, match="door ramp gaps .* <= 12 .*got \\(0, 13\\)"):
+        env.ramps_to_doors(np.arange(2), (0, 13))
+
+
+def test_training_records_the_door_ramps_episodes_apart(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
+        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_ramps=1.0"])
+    trainer = sp.Trainer(config, "cpu")
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
+    assert [int(r["episodes_door_ramp"]) for r in rows] == [0, 4]  # the first are the game's
+    assert np.isnan(float(rows[0]["door_ramp_num_ramp_lock_prep"]))
+    assert 0.0 <= float(rows[1]["door_ramp_num_ramp_lock_prep"]) <= 1.0
+    assert np.isnan(float(rows[1]["num_ramp_lock_prep"]))  # no own start ended: nothing to say
