@@ -1023,7 +1023,7 @@ def format_time(seconds):
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
-                  cube_arc=False):
+                  cube_arc=False, door_ramps=None):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1035,7 +1035,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
     doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
     `hiders_behind` the hiders just behind it (curriculum.hiders_behind), with `cube_arc`
-    the cube that far from home in any direction into the room (curriculum.cube_arc). `ppo`
+    the cube that far from home in any direction into the room (curriculum.cube_arc); with
+    `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
+    from the room's door (env.ramps_to_doors, as curriculum.door_ramps). These keywords are
+    the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of
@@ -1054,6 +1057,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_forts and cube_gaps is not None:
         raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
                          f"{tuple(cube_gaps)}), not both")
+    if door_ramps is not None and (door_forts or cube_gaps is not None):
+        raise ValueError(f"door_ramps {tuple(door_ramps)} start from the game's own layout "
+                         f"with the ramp at the door: not with forts built (door_forts) or "
+                         f"left to finish (cube_gaps)")
     for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
         if on and cube_gaps is None:
             raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
@@ -1064,6 +1071,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_forts or cube_gaps is not None:
         env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
                         hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
+        obs = env.observe()
+    if door_ramps is not None:
+        env.ramps_to_doors(np.arange(n_worlds), door_ramps)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -1090,18 +1100,15 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     return info["episodes"]
 
 
-def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None,
-                    door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
-                    cube_arc=False):
-    """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes)."""
+def render_episodes(model, config, out, n_worlds=4, seed=0, sample=False, ppo=None, **starts):
+    """One episode in each of n_worlds worlds, tiled into one GIF (see play_episodes, which
+    takes the start arrangements, `starts`: door_forts, ramp_gaps, cube_gaps, ...)."""
     frames = []
 
     def add_frame(env):
         frames.append(tile([env.render(w) for w in range(n_worlds)]))
 
-    play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame,
-                  door_forts=door_forts, ramp_gaps=ramp_gaps, cube_gaps=cube_gaps,
-                  hiders_behind=hiders_behind, cube_arc=cube_arc)
+    play_episodes(model, config, n_worlds, seed, sample, ppo, on_frame=add_frame, **starts)
     write_gif(out, frames)
     return out
 
@@ -1198,15 +1205,33 @@ def sealed_by_cube_bearing(episodes):
         for lo, hi in zip(CUBE_BEARINGS[:-1], CUBE_BEARINGS[1:])])
 
 
-def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp_gaps=None,
-             cube_gaps=None, hiders_behind=False, cube_arc=False):
+DOOR_RAMP_GAPS = (0.0, 0.2, 1.0, math.inf)  # m from the wall, bin edges: in reach from the
+# doorway (0), a few steps out, a walk
+
+
+def locks_by_door_ramp_gap(episodes):
+    """In the episodes begun with the ramp at the door (env.ramps_to_doors), the share in which
+    a ramp was locked when preparation ended, and how many there were, for each range of
+    DOOR_RAMP_GAPS (env.py's `door_ramp_gap`): does a lock from the doorway carry to a ramp
+    that must be walked to? Nothing where no episode began so."""
+    gap = episodes["door_ramp_gap"]
+    if not np.isfinite(gap).any():
+        return {}
+    return shares_in_groups(episodes["num_ramp_lock_prep"] > 0, "locked", [
+        (f"door_ramp_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"door_ramp_{lo:.1f}m+",
+         (gap >= lo) & (gap < hi))  # NaN falls in none
+        for lo, hi in zip(DOOR_RAMP_GAPS[:-1], DOOR_RAMP_GAPS[1:])])
+
+
+def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
     (or, with `sample`, the stochastic one that training runs) and without learning in between;
-    with `door_forts`, from forts already built ("door_fort_episodes" of them); `ramp_gaps` as
-    in play_episodes; with `cube_gaps`, from forts left to finish, arranged as `hiders_behind`
-    and `cube_arc` say (play_episodes; "door_cube_episodes" of them; then `hiders_sealed_prep`
-    is the share the hiders closed, and `cube_outcomes` says what they did with the cube).
+    `starts` are play_episodes' start arrangements: with `door_forts`, from forts already
+    built ("door_fort_episodes" of them); with `cube_gaps`, from forts left to finish
+    ("door_cube_episodes" of them; then `hiders_sealed_prep` is the share the hiders closed,
+    and `cube_outcomes` says what they did with the cube); with `door_ramps`, the ramp at
+    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks).
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
     `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
     tracker's climb); `seekers_in_room`, in which a seeker stood in the quadrant room,
@@ -1216,16 +1241,17 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, door_forts=False, ramp
     `sealed_by_cube_home`, `sealed_by_cube_bearing` and `fort_outcomes`, whose returns are per
     episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
-                             trainer.ppo, door_forts=door_forts, ramp_gaps=ramp_gaps,
-                             cube_gaps=cube_gaps, hiders_behind=hiders_behind,
-                             cube_arc=cube_arc)
+                             trainer.ppo, **starts)
     horizon = game.get_preset(trainer.config.game).horizon
     result = {"episodes": len(episodes["world"])}
-    if door_forts:
+    if starts.get("door_forts"):
         result["door_fort_episodes"] = int(episodes["door_fort"].sum())
-    if cube_gaps is not None:
+    if starts.get("cube_gaps") is not None:
         result["door_cube_episodes"] = int(episodes["door_cube"].sum())
         result |= cube_outcomes(episodes)
+    if starts.get("door_ramps") is not None:
+        result["door_ramp_episodes"] = int(episodes["door_ramp"].sum())
+        result |= locks_by_door_ramp_gap(episodes)
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
@@ -1693,6 +1719,10 @@ def build_parser():
         command.add_argument("--cube-arc", action="store_true", help="with --cube-gaps: the "
                              "cube that far from closing the door in any direction into the "
                              "room, not only straight back")
+        command.add_argument("--door-ramps", type=int, nargs=2, default=None,
+                             metavar=("LOW", "HIGH"), help="the game's own layout with the "
+                             "ramp LOW..HIGH cells (0.2 m) straight out from the room's door "
+                             "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1714,6 +1744,12 @@ def build_parser():
     return parser
 
 
+def start_arrangements(args):
+    """The start arrangements of render's and eval's command line, as play_episodes takes them."""
+    return {name: getattr(args, name) for name in ("door_forts", "ramp_gaps", "cube_gaps",
+                                                   "hiders_behind", "cube_arc", "door_ramps")}
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1729,19 +1765,15 @@ def main(argv=None):
     if args.command == "render":
         trainer = load_in_game(args.source, device, args.game)
         out = render_episodes(trainer.ppo.model, trainer.config, args.out, args.worlds,
-                              args.seed, args.sample, ppo=trainer.ppo,
-                              door_forts=args.door_forts, ramp_gaps=args.ramp_gaps,
-                              cube_gaps=args.cube_gaps, hiders_behind=args.hiders_behind,
-                              cube_arc=args.cube_arc)
+                              args.seed, args.sample, ppo=trainer.ppo, **start_arrangements(args))
         print(f"wrote {out}")
         return out
     if args.command == "eval":
         if args.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {args.worlds}")
         trainer = load_in_game(args.source, device, args.game)
-        result = evaluate(trainer, args.worlds, args.seed, args.sample, args.door_forts,
-                          args.ramp_gaps, args.cube_gaps, args.hiders_behind,
-                          args.cube_arc)
+        result = evaluate(trainer, args.worlds, args.seed, args.sample,
+                          **start_arrangements(args))
         for key, value in result.items():
             print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
         return result

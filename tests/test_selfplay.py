@@ -357,6 +357,28 @@ def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
     assert result["episodes_cube_bearing_0-30deg"] == 6  # 0.4 m straight back: 0 degrees
 
 
+def test_locks_by_door_ramp_gap_split_the_door_ramps_as_a_plain_loop_does():
+    gaps = np.array([0.0, 0.0, 0.4, 0.8, 1.0, 2.0, np.nan])
+    locks = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    split = sp.locks_by_door_ramp_gap({"door_ramp_gap": gaps, "num_ramp_lock_prep": locks})
+    for name, lo, hi in (("0.0-0.2m", 0.0, 0.2), ("0.2-1.0m", 0.2, 1.0), ("1.0m+", 1.0, 9.0)):
+        picked = [lock for gap, lock in zip(gaps, locks) if lo <= gap < hi]  # NaN: in none
+        assert split[f"episodes_door_ramp_{name}"] == len(picked)
+        assert split[f"locked_door_ramp_{name}"] == pytest.approx(sum(picked) / len(picked))
+    assert sp.locks_by_door_ramp_gap({"door_ramp_gap": gaps[-1:],
+                                      "num_ramp_lock_prep": locks[-1:]}) == {}
+
+
+def test_eval_from_door_ramps_plays_every_episode_so_and_refuses_them_with_forts(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"])
+    trainer = sp.Trainer(config, "cpu")
+    result = sp.evaluate(trainer, n_worlds=6, sample=True, door_ramps=(0, 0))
+    assert result["door_ramp_episodes"] == 6 == result["episodes_door_ramp_0.0-0.2m"]
+    assert result["locked_door_ramp_0.0-0.2m"] == result["num_ramp_lock_prep"]  # one ramp each
+    with pytest.raises(ValueError, match="not with forts built"):
+        sp.evaluate(trainer, n_worlds=2, door_forts=True, door_ramps=(0, 0))
+
+
 def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch):
     """Four crafted episodes: up 0.5 m and in the room; up only; in the room only; neither."""
     height, in_room = np.array([0.5, 0.5, 0.0, 0.0]), np.array([1.0, 0.0, 1.0, 0.0])
