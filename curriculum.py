@@ -115,6 +115,8 @@ class CurriculumConfig:
     # lock it. share + door_forts + door_cubes + door_ramps <= 1
     door_ramp_gap: int = 10  # the farthest such a ramp stands from the wall, in cells (0.2 m);
     # each episode draws a gap from 0 to it (a distance curriculum by mixture)
+    door_ramp_hider: bool = False  # in those episodes the first hider starts in the doorway,
+    # facing out (env.ramps_to_doors' `hider_at_door`): at gap 0 a lock press takes at once
 
 
 def check_curriculum(config):
@@ -256,7 +258,8 @@ class StartStates:
                                          arc=self.config.cube_arc)
                          ) if cubes else 0
         at_door = (draws >= share + forts + cubes) & (draws < share + forts + cubes + ramps)
-        restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap))
+        restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap),
+                                            hider_at_door=self.config.door_ramp_hider)
                          ) if ramps else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
@@ -405,6 +408,10 @@ def check_starts(config, preset):
     otherwise, before any episode starts."""
     if config.door_forts > 0 or config.door_cubes > 0 or config.door_ramps > 0:
         game.check_door_forts(preset)
+    if config.door_ramp_hider and config.door_ramps <= 0:
+        raise ValueError(f"curriculum.door_ramp_hider places a hider in the doorway of the "
+                         f"episodes begun with the ramp at the door: it needs "
+                         f"curriculum.door_ramps > 0, got {config.door_ramps}")
     if config.door_ramps > 0 and preset.ramps < 1:
         raise ValueError(f"curriculum.door_ramps={config.door_ramps} moves the ramp to the "
                          f"room's door: game {preset.name!r} has ramps={preset.ramps}, "

@@ -972,6 +972,19 @@ def door_ramp_position(door, gap):
     return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * out
 
 
+IN_DOORWAY = 0.1  # m into the room from a door's wall line: a hider standing in the doorway,
+# its edge 5 cm short of the wall's outer face, clear of a ramp flush outside (1 cm play) and
+# 16 cm from that ramp's face, inside the grab range (0.25 m)
+
+
+def doorway_spot(door):
+    """(spot [2], heading): where a hider stands in `door` of the quadrant room (a find_doors
+    tuple), IN_DOORWAY into the room, and the heading that faces it out of the room."""
+    if door[2] == 0:  # vertical wall, the room at +x: face -x
+        return np.array([door[0] + IN_DOORWAY, door[1]]), math.pi
+    return np.array([door[0], door[1] - IN_DOORWAY]), math.pi / 2  # the room at -y: face +y
+
+
 def whole_cells(body, low, high, most, what_most_is):
     """(low, high) as ints: a range of gaps in whole cells, 0 <= low <= high <= most, or a
     clear error that names them (`set_cube_gaps`, `set_fort_ramp_gaps`)."""
@@ -1390,30 +1403,40 @@ class HideAndSeek:
             pending = np.array([w for w, r in results if r is None], np.int64)
         return arranged
 
-    def ramps_to_doors(self, worlds, gaps, tries=8):
+    def ramps_to_doors(self, worlds, gaps, hider_at_door=False, tries=8):
         """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
         ramp moved outside the quadrant room, straight out from its first door, a gap drawn
         from `gaps` (low, high, in cells of 0.2 m) between it and the wall, turned by a quarter
         turn drawn at random (`door_ramp_position`): at gap 0 a hider standing in the doorway
         reaches it, farther out one must walk out to it. A start for ramp defense (the
         hiders lock it, or move it away, before the seeker may move): curriculum.door_ramps.
-        Where the ramp would touch another body the layout is drawn again, up to `tries`
-        times. Those episodes are marked `replayed` and `door_ramp`, with `door_ramp_gap` the
-        gap in m. Returns the worlds arranged."""
+        With `hider_at_door`, the first hider starts in the doorway facing out
+        (`doorway_spot`): at gap 0 a lock pressed in its first step takes.
+        Where the ramp (or that hider) would touch another body the layout is drawn again, up
+        to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
+        `door_ramp_gap` the gap in m. Returns the worlds arranged."""
         check_door_forts(self.preset)
         if self.n_ramps == 0:
             raise ValueError(f"ramps_to_doors moves the ramp to the room's door: game "
                              f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
         low, high = whole_cells("door ramp", *gaps, most_ramp_gap(self.preset),
                                 f"the room's wall to the arena's edge in {self.preset.name!r}")
-        s = self.world
+        s, radius = self.world, physics.Physics().agent_radius
 
         def arrange(w):  # the gap drawn, or None where a body is in the way
             gap = int(self.rng.integers(low, high + 1))
-            spot = door_ramp_position(find_doors(s.walls[w], s.wall_height[w])[0], gap)
+            door = find_doors(s.walls[w], s.wall_height[w])[0]
+            spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-            if overlaps_square(s, w, [ramp], spot, half=RAMP_HALF[0]):
+            hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
+            moved = [ramp, hider] if hider_at_door else [ramp]
+            if overlaps_square(s, w, moved, spot, half=RAMP_HALF[0]):
                 return None
+            if hider_at_door:  # clear of all but the ramp, which it stands 1 cm from at gap 0
+                stand, heading = doorway_spot(door)
+                if overlaps_square(s, w, moved, stand, half=radius):
+                    return None
+                s.pos[w, hider], s.angle[w, hider] = stand, heading
             s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
             return gap
 

@@ -893,15 +893,6 @@ def test_worlds_pickled_before_fort_ramps_draw_their_wall_ramps_flush():
 
 # -- the ramp set outside the room's door: a start for ramp defense (curriculum.door_ramps) -----
 
-def hider_in_doorway(env, w):
-    """Stand world w's first hider in the middle of the room's door, facing out of the room."""
-    s = env.world
-    x, y, axis = game.find_doors(s.walls[w], s.wall_height[w])[0]
-    hider = np.flatnonzero((s.kind[w] == game.AGENT) & (s.team[w] == physics.HIDERS))[0]
-    s.pos[w, hider], s.angle[w, hider] = (x, y), (np.pi if axis == 0 else np.pi / 2)
-    return hider
-
-
 @pytest.mark.parametrize("gap", [0, 6, 12])
 def test_a_door_ramp_stands_its_gap_straight_out_from_the_door(gap):
     """Measured from the ramp's pose against the door find_doors reads from the walls: the
@@ -927,10 +918,13 @@ def test_a_door_ramp_stands_its_gap_straight_out_from_the_door(gap):
     assert env.door_ramp[arranged].all() and env.replayed[arranged].all()
 
 
-def test_door_ramps_touch_no_body():
-    """At rest, with nothing pushed, no body moves in one step: the ramp overlaps nothing."""
+@pytest.mark.parametrize("hider_at_door", [False, True])
+def test_door_ramps_touch_no_body(hider_at_door):
+    """At rest, with nothing pushed, no body moves in one step: the ramp (and the hider in the
+    doorway) overlaps nothing."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=4)
-    arranged = env.ramps_to_doors(np.arange(64), (0, 3))
+    arranged = env.ramps_to_doors(np.arange(64), (0, 3), hider_at_door=hider_at_door)
+    assert len(arranged) >= 60
     before = env.world.pos[arranged].copy()
     env.step(np.tile(game.IDLE, (64, env.n_agents, 1)))
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
@@ -939,16 +933,25 @@ def test_door_ramps_touch_no_body():
 @pytest.mark.parametrize("game_name, locked_by", [("ramp-room-lock", physics.HIDERS),
                                                    ("ramp-room", physics.NO_TEAM)])
 def test_a_hider_in_the_doorway_locks_a_door_ramp_where_ramps_may_be_locked(game_name, locked_by):
-    """At gap 0 the ramp's near face is 6 cm from the centre of a hider standing in the door,
-    inside the grab range (0.25 m): its lock takes, in the game whose ramps may be locked."""
+    """The hider that ramps_to_doors stands in the doorway stands 0.1 m into the room from the
+    door's wall line, facing out: at gap 0 the ramp's near face is 0.16 m from its centre,
+    inside the grab range (0.25 m), so its lock takes, in the game whose ramps may be
+    locked."""
     env = game.HideAndSeek(game_name, 8, seed=1)
-    arranged = env.ramps_to_doors(np.arange(8), (0, 0))
-    actions = np.tile(game.IDLE, (8, env.n_agents, 1))
+    arranged = env.ramps_to_doors(np.arange(8), (0, 0), hider_at_door=True)
+    assert len(arranged) == 8
+    hider, ramp = 0, env.n_agents + env.n_boxes  # hiders take the first agent slots
     for w in arranged:
-        actions[w, hider_in_doorway(env, w), 4] = 1  # press lock
-    env.start_episodes(arranged)
+        x_door, y_door, axis = game.find_doors(env.world.walls[w], env.world.wall_height[w])[0]
+        (x, y), heading = env.world.pos[w, hider], env.world.angle[w, hider]
+        outward = (-1.0, 0.0) if axis == 0 else (0.0, 1.0)
+        assert (x - x_door, y - y_door) == pytest.approx((-0.1 * outward[0], -0.1 * outward[1]))
+        assert (np.cos(heading), np.sin(heading)) == pytest.approx(outward, abs=1e-9)
+        ramp_face = np.abs(env.world.pos[w, ramp] - (x, y)).max() - 0.25
+        assert ramp_face == pytest.approx(0.16)
+    actions = np.tile(game.IDLE, (8, env.n_agents, 1))
+    actions[:, hider, 4] = 1  # press lock
     env.step(actions)
-    ramp = env.n_agents + env.n_boxes
     assert (env.world.locked_by[arranged, ramp] == locked_by).all()
 
 
@@ -971,7 +974,8 @@ def test_door_ramps_restart_that_share_of_the_episodes_with_gaps_up_to_door_ramp
     ("ramp-room-lock", ["curriculum.door_ramps=1.5"], "door_ramps must be in \\[0, 1\\]"),
     ("ramp-room-lock", ["curriculum.door_ramps=0.6", "curriculum.door_forts=0.5"],
      "must be <= 1"),
-    ("ramp-room-lock", ["curriculum.door_ramp_gap=-1"], "door_ramp_gap is a number of cells")])
+    ("ramp-room-lock", ["curriculum.door_ramp_gap=-1"], "door_ramp_gap is a number of cells"),
+    ("ramp-room-lock", ["curriculum.door_ramp_hider=true"], "needs curriculum.door_ramps > 0")])
 def test_door_ramps_set_badly_are_a_clear_error(game_name, settings, message):
     with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
         sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),
