@@ -75,7 +75,8 @@ class CurriculumConfig:
 
     share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
     # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record.
-    # The curriculum is on when share, door_forts, door_cubes or door_ramps is above 0
+    # The curriculum is on when any of share, door_forts, door_cubes, door_ramps, ramp_hiders
+    # is above 0
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
@@ -117,18 +118,24 @@ class CurriculumConfig:
     # each episode draws a gap from 0 to it (a distance curriculum by mixture)
     door_ramp_hider: bool = False  # in those episodes the first hider starts in the doorway,
     # facing out (env.ramps_to_doors' `hider_at_door`): at gap 0 a lock press takes at once
+    ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
+    # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
+    # ramp defense where the game puts the ramp, the walk out already done.
+    # share + door_forts + door_cubes + door_ramps + ramp_hiders <= 1
 
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    for name in ("share", "door_forts", "door_cubes", "fort_ramps", "door_ramps"):
+    for name in ("share", "door_forts", "door_cubes", "fort_ramps", "door_ramps", "ramp_hiders"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
-    parts = (config.share, config.door_forts, config.door_cubes, config.door_ramps)
+    parts = (config.share, config.door_forts, config.door_cubes, config.door_ramps,
+             config.ramp_hiders)
     if sum(parts) > 1.0:
         raise ValueError(f"curriculum.share + curriculum.door_forts + curriculum.door_cubes + "
-                         f"curriculum.door_ramps must be <= 1 (the parts of the episodes "
-                         f"restarted), got {' + '.join(str(part) for part in parts)}")
+                         f"curriculum.door_ramps + curriculum.ramp_hiders must be <= 1 (the "
+                         f"parts of the episodes restarted), got "
+                         f"{' + '.join(str(part) for part in parts)}")
     for name in ("ramp_reach", "cube_reach"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
@@ -237,14 +244,16 @@ class StartStates:
         """Of group g's worlds whose episode just ended (int [n]), restart a `share` of them
         from states drawn in proportion to their scores, a `door_forts` part from forts
         already built (of those, a `fort_ramps` part with the ramp moved against the room's
-        wall), a `door_cubes` part from forts left to finish and a `door_ramps` part with
-        the ramp outside the door. Returns how many were restarted."""
+        wall), a `door_cubes` part from forts left to finish, a `door_ramps` part with the
+        ramp outside the door and a `ramp_hiders` part with a hider beside the ramp. Returns
+        how many were restarted."""
         share, forts, cubes = self.config.share, self.config.door_forts, self.config.door_cubes
-        ramps = self.config.door_ramps
-        if not len(ended) or (not len(self) and not forts and not cubes and not ramps):
+        ramps, hiders = self.config.door_ramps, self.config.ramp_hiders
+        if not len(ended) or (not len(self) and not forts and not cubes and not ramps
+                              and not hiders):
             return 0
         draws = self.rng.random(len(ended))  # [n] one per world: buffer, fort, fort to finish,
-        # ramp at the door, own
+        # ramp at the door, hider at the ramp, own
         built = ended[(draws >= share) & (draws < share + forts)]
         restarted = 0
         if self.config.fort_ramps > 0 and len(built):  # no draw at 0: runs go on as they were
@@ -261,6 +270,9 @@ class StartStates:
         restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap),
                                             hider_at_door=self.config.door_ramp_hider)
                          ) if ramps else 0
+        first = share + forts + cubes + ramps
+        beside = (draws >= first) & (draws < first + hiders)
+        restarted += len(env.hiders_to_ramps(ended[beside])) if hiders else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
@@ -403,19 +415,21 @@ def check_starts(config, preset):
     `ramp_reach` needs forts built for the hiders (it counts climbs into them) and a ramp that
     starts facing the room's wall (it moves that ramp's gap), the game's or `fort_ramps`';
     `fort_ramps` needs those forts and a game whose ramp stands elsewhere; `cube_reach` needs
-    forts left to finish, and so does `cube_arc`; `door_ramps` needs a game whose hiders start
-    in the room, with a ramp, and a `door_ramp_gap` that fits outside it: a clear error
+    forts left to finish, and so does `cube_arc`; `door_ramps` and `ramp_hiders` need a game
+    whose hiders start in the room, with a ramp, and `door_ramp_gap` a gap that fits outside
+    it: a clear error
     otherwise, before any episode starts."""
-    if config.door_forts > 0 or config.door_cubes > 0 or config.door_ramps > 0:
+    if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
     if config.door_ramp_hider and config.door_ramps <= 0:
         raise ValueError(f"curriculum.door_ramp_hider places a hider in the doorway of the "
                          f"episodes begun with the ramp at the door: it needs "
                          f"curriculum.door_ramps > 0, got {config.door_ramps}")
-    if config.door_ramps > 0 and preset.ramps < 1:
-        raise ValueError(f"curriculum.door_ramps={config.door_ramps} moves the ramp to the "
-                         f"room's door: game {preset.name!r} has ramps={preset.ramps}, "
-                         f"expected 1 or more")
+    for name, what in (("door_ramps", "moves the ramp to the room's door"),
+                       ("ramp_hiders", "moves a hider beside the ramp")):
+        if getattr(config, name) > 0 and preset.ramps < 1:
+            raise ValueError(f"curriculum.{name}={getattr(config, name)} {what}: game "
+                             f"{preset.name!r} has ramps={preset.ramps}, expected 1 or more")
     if config.door_ramps > 0 and config.door_ramp_gap > game.most_ramp_gap(preset):
         raise ValueError(f"curriculum.door_ramp_gap={config.door_ramp_gap} cells does not fit "
                          f"between the room's wall and the arena's edge in {preset.name!r}: "
@@ -477,8 +491,9 @@ def main():
         restarted = curriculum.restart(worlds, np.flatnonzero(dones))
         print(f"episode {episode}: {int(info['episodes']['replayed'].sum())} of the "
               f"{int(dones.sum())} episodes that ended had begun from the buffer; it now holds "
-              f"{len(curriculum)} states ({len(curriculum) - before} of the {config.offers} offered "
-              f"were far enough from the rest); {restarted} worlds begin the next episode from it")
+              f"{len(curriculum)} states ({len(curriculum) - before} of the {config.offers} "
+              f"offered were far enough from the rest); {restarted} worlds begin the next "
+              f"episode from it")
 
 
 if __name__ == "__main__":

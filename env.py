@@ -1136,6 +1136,7 @@ class HideAndSeek:
         self.__dict__.setdefault("cube_gap", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("door_ramp", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("door_ramp_gap", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("ramp_hider", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
@@ -1161,6 +1162,7 @@ class HideAndSeek:
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
+        self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
@@ -1277,6 +1279,7 @@ class HideAndSeek:
         self.box_unlocks[which] = 0
         self.replayed[which] = False
         self.door_fort[which] = self.door_cube[which] = self.door_ramp[which] = False
+        self.ramp_hider[which] = False
         self.cube_gap[which] = self.door_ramp_gap[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
@@ -1446,6 +1449,44 @@ class HideAndSeek:
             self.start_episodes(done)
             self.replayed[done] = self.door_ramp[done] = True
             self.door_ramp_gap[done] = np.array([gap for _, gap in arranged]) * CELL
+        return done
+
+    def hiders_to_ramps(self, worlds, tries=8):
+        """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
+        hider moved outside the room beside the first ramp where the game placed it, facing
+        one of its four faces (drawn at random) from 3 cm, inside the grab range: a lock
+        pressed in its first step takes, and the ramp stays where it is, away from any wall
+        the seeker could climb by it, once the hider is back in the room (a start for ramp
+        defense in the game's own places: curriculum.ramp_hiders). A face whose spot leaves
+        the arena, lies in the room or touches another body is not used; where none is free
+        the layout is drawn again, up to `tries` times. Those episodes are marked `replayed`
+        and `ramp_hider`. Returns the worlds arranged."""
+        check_door_forts(self.preset)
+        if self.n_ramps == 0:
+            raise ValueError(f"hiders_to_ramps moves a hider beside the ramp: game "
+                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
+        s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
+        edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
+        out = RAMP_HALF[0] + radius + 0.03  # m from the ramp's centre to the hider's
+
+        def arrange(w):  # True, or None where no face of the ramp has room for the hider
+            ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
+            hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
+            for k in self.rng.permutation(4):
+                toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
+                spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
+                inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
+                in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
+                if (inside_arena and not in_the_room
+                        and not overlaps_square(s, w, [ramp, hider], spot, half=radius)):
+                    s.pos[w, hider], s.angle[w, hider] = spot, toward + math.pi  # facing it
+                    return True
+            return None
+
+        done = np.array([w for w, _ in self.redraw_until(worlds, tries, arrange)], np.int64)
+        if len(done):
+            self.start_episodes(done)
+            self.replayed[done] = self.ramp_hider[done] = True
         return done
 
     def stand_behind(self, w, cube, axis, hiders):
@@ -1629,6 +1670,7 @@ class HideAndSeek:
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
         door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
         door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
+        ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
@@ -1648,6 +1690,7 @@ class HideAndSeek:
                  "cube_gap": self.cube_gap[ended].copy(),
                  "door_ramp": self.door_ramp[ended].copy(),
                  "door_ramp_gap": self.door_ramp_gap[ended].copy(),
+                 "ramp_hider": self.ramp_hider[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]

@@ -95,7 +95,8 @@ class TrainConfig:
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    # the start-state curriculum: off unless share, door_forts, door_cubes or door_ramps > 0
+    # the start-state curriculum: off unless share, door_forts, door_cubes, door_ramps or
+    # ramp_hiders > 0
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
@@ -257,7 +258,8 @@ class Trainer:
         check_starts(starts, game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(starts, self.rows, A, config.seed)
                            if max(starts.share, starts.door_forts, starts.door_cubes,
-                                  starts.door_ramps) > 0 else None)  # curriculum.py
+                                  starts.door_ramps, starts.ramp_hiders) > 0
+                           else None)  # curriculum.py
         if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
             for env in self.envs:
                 env.set_cube_gaps(*first_cube_gaps(starts))
@@ -516,6 +518,9 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         begun_so(record, ended, n_ended, "door_ramp",
                  ("num_ramp_lock_prep", "max_ramp_move_prep", "hiders_sealed_prep",
                   "hiders_sealed", "hider_return"))
+    if trainer.config.curriculum.ramp_hiders > 0:  # how the hiders set beside the ramp did
+        begun_so(record, ended, n_ended, "ramp_hider",
+                 ("num_ramp_lock_prep", "hiders_sealed_prep", "hiders_sealed", "hider_return"))
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 

@@ -345,7 +345,7 @@ def test_a_door_forts_part_of_the_ended_worlds_starts_from_a_fort():
 
 
 def test_shares_that_add_up_to_more_than_every_episode_are_refused():
-    message = "door_cubes \\+ curriculum.door_ramps must be <= 1.*0.8 \\+ 0.3 \\+ 0.0 \\+ 0.0"
+    message = "curriculum.ramp_hiders must be <= 1.*0.8 \\+ 0.3 \\+ 0.0 \\+ 0.0 \\+ 0.0"
     with pytest.raises(ValueError, match=message):
         check_curriculum(CurriculumConfig(share=0.8, door_forts=0.3))
 
@@ -988,13 +988,72 @@ def test_door_ramp_gaps_out_of_range_are_refused():
         env.ramps_to_doors(np.arange(2), (0, 13))
 
 
-def test_training_records_the_door_ramps_episodes_apart(tmp_path):
+@pytest.mark.parametrize("share, flag", [("door_ramps", "door_ramp"),
+                                         ("ramp_hiders", "ramp_hider")])
+def test_training_records_the_ramp_defense_starts_apart(share, flag, tmp_path):
     config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
-        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_ramps=1.0"])
+        "n_worlds=4", "rollout_steps=80", "total_steps=640", f"curriculum.{share}=1.0"])
     trainer = sp.Trainer(config, "cpu")
     sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
     rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
-    assert [int(r["episodes_door_ramp"]) for r in rows] == [0, 4]  # the first are the game's
-    assert np.isnan(float(rows[0]["door_ramp_num_ramp_lock_prep"]))
-    assert 0.0 <= float(rows[1]["door_ramp_num_ramp_lock_prep"]) <= 1.0
+    assert [int(r[f"episodes_{flag}"]) for r in rows] == [0, 4]  # the first are the game's
+    assert np.isnan(float(rows[0][f"{flag}_num_ramp_lock_prep"]))
+    assert 0.0 <= float(rows[1][f"{flag}_num_ramp_lock_prep"]) <= 1.0
     assert np.isnan(float(rows[1]["num_ramp_lock_prep"]))  # no own start ended: nothing to say
+
+
+# -- a hider beside the ramp where the game put it: ramp defense, the walk out done
+# (curriculum.ramp_hiders) ----------------------------------------------------------------------
+
+def test_a_hider_beside_the_ramp_faces_one_of_its_faces_from_outside_the_room():
+    """Measured in the ramp's own frame: the hider's centre lies on one of its axes, 0.43 m
+    out (the ramp's half width, the agent's radius, 3 cm), its heading points back at the
+    ramp's centre, and it stands outside the room (x < 3 or y > 3) within the arena."""
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=5)
+    arranged = env.hiders_to_ramps(np.arange(64))
+    assert len(arranged) >= 60
+    hider, ramp = 0, env.n_agents + env.n_boxes
+    for w in arranged:
+        offset = env.world.pos[w, hider] - env.world.pos[w, ramp]
+        c, s = np.cos(env.world.angle[w, ramp]), np.sin(env.world.angle[w, ramp])
+        along, across = offset @ np.array([c, s]), offset @ np.array([-s, c])
+        assert sorted(np.abs([along, across])) == pytest.approx([0.0, 0.43], abs=1e-9)
+        heading = env.world.angle[w, hider]
+        assert np.array([np.cos(heading), np.sin(heading)]) == pytest.approx(-offset / 0.43)
+        x, y = env.world.pos[w, hider]
+        assert (x < 3.0 or y > 3.0) and 0.0 < x < 6.0 and 0.0 < y < 6.0
+    assert env.ramp_hider[arranged].all() and env.replayed[arranged].all()
+
+
+def test_a_hider_beside_the_ramp_touches_no_body_and_its_lock_takes():
+    """At rest nothing moves in a step (the hider overlaps nothing), and the ramp's face,
+    0.18 m from the hider's centre, is inside the grab range: a lock pressed takes."""
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=6)
+    arranged = env.hiders_to_ramps(np.arange(64))
+    before = env.world.pos[arranged].copy()
+    actions = np.tile(game.IDLE, (64, env.n_agents, 1))
+    actions[:, 0, 4] = 1  # the first hider presses lock
+    env.step(actions)
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+    ramp = env.n_agents + env.n_boxes
+    assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
+
+
+def test_ramp_hiders_restart_that_share_of_the_episodes():
+    worlds, n = game.HideAndSeek("ramp-room-lock", 800, seed=7), 800
+    config = CurriculumConfig(door_ramps=0.3, ramp_hiders=0.4)
+    restarted = StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n))
+    assert abs(worlds.ramp_hider.mean() - 0.4) < 0.06
+    assert not (worlds.ramp_hider & worlds.door_ramp).any()
+    assert restarted == worlds.replayed.sum() == (worlds.ramp_hider | worlds.door_ramp).sum()
+
+
+@pytest.mark.parametrize("game_name, settings, message", [
+    ("fort", ["curriculum.ramp_hiders=0.5"], "ramp_hiders=0.5 moves a hider beside the ramp"),
+    ("ramp", ["curriculum.ramp_hiders=0.5"], "hider_spawn 'anywhere'"),
+    ("ramp-room-lock", ["curriculum.ramp_hiders=0.6", "curriculum.door_ramps=0.5"],
+     "ramp_hiders must be <= 1")])
+def test_ramp_hiders_set_badly_are_a_clear_error(game_name, settings, message):
+    with pytest.raises(ValueError, match=message):
+        sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),
+                   "cpu")
