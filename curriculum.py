@@ -118,6 +118,9 @@ class CurriculumConfig:
     # each episode draws a gap from 0 to it (a distance curriculum by mixture)
     door_ramp_hider: bool = False  # in those episodes the first hider starts in the doorway,
     # facing out (env.ramps_to_doors' `hider_at_door`): at gap 0 a lock press takes at once
+    door_ramp_beside: bool = False  # in those episodes the first hider starts outside beside
+    # the ramp, facing it (env.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
+    # way back into the room as long as the gap
     ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
@@ -268,7 +271,8 @@ class StartStates:
                          ) if cubes else 0
         at_door = (draws >= share + forts + cubes) & (draws < share + forts + cubes + ramps)
         restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap),
-                                            hider_at_door=self.config.door_ramp_hider)
+                                            hider_at_door=self.config.door_ramp_hider,
+                                            hider_at_ramp=self.config.door_ramp_beside)
                          ) if ramps else 0
         first = share + forts + cubes + ramps
         beside = (draws >= first) & (draws < first + hiders)
@@ -421,10 +425,14 @@ def check_starts(config, preset):
     otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
-    if config.door_ramp_hider and config.door_ramps <= 0:
-        raise ValueError(f"curriculum.door_ramp_hider places a hider in the doorway of the "
-                         f"episodes begun with the ramp at the door: it needs "
-                         f"curriculum.door_ramps > 0, got {config.door_ramps}")
+    for name in ("door_ramp_hider", "door_ramp_beside"):
+        if getattr(config, name) and config.door_ramps <= 0:
+            raise ValueError(f"curriculum.{name} places a hider in the episodes begun with the "
+                             f"ramp at the door: it needs curriculum.door_ramps > 0, got "
+                             f"{config.door_ramps}")
+    if config.door_ramp_hider and config.door_ramp_beside:
+        raise ValueError("curriculum.door_ramp_hider (a hider in the doorway) and "
+                         "curriculum.door_ramp_beside (a hider beside the ramp): one or the other")
     for name, what in (("door_ramps", "moves the ramp to the room's door"),
                        ("ramp_hiders", "moves a hider beside the ramp")):
         if getattr(config, name) > 0 and preset.ramps < 1:

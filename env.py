@@ -1406,7 +1406,7 @@ class HideAndSeek:
             pending = np.array([w for w, r in results if r is None], np.int64)
         return arranged
 
-    def ramps_to_doors(self, worlds, gaps, hider_at_door=False, tries=8):
+    def ramps_to_doors(self, worlds, gaps, hider_at_door=False, hider_at_ramp=False, tries=8):
         """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
         ramp moved outside the quadrant room, straight out from its first door, a gap drawn
         from `gaps` (low, high, in cells of 0.2 m) between it and the wall, turned by a quarter
@@ -1414,7 +1414,10 @@ class HideAndSeek:
         reaches it, farther out one must walk out to it. A start for ramp defense (the
         hiders lock it, or move it away, before the seeker may move): curriculum.door_ramps.
         With `hider_at_door`, the first hider starts in the doorway facing out
-        (`doorway_spot`): at gap 0 a lock pressed in its first step takes.
+        (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
+        `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
+        those episodes are marked `ramp_hider` too): the lock is within reach, and the way
+        back into the room as long as the gap.
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
         `door_ramp_gap` the gap in m. Returns the worlds arranged."""
@@ -1422,6 +1425,9 @@ class HideAndSeek:
         if self.n_ramps == 0:
             raise ValueError(f"ramps_to_doors moves the ramp to the room's door: game "
                              f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
+        if hider_at_door and hider_at_ramp:
+            raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
+                             "(hider_at_ramp), not both")
         low, high = whole_cells("door ramp", *gaps, most_ramp_gap(self.preset),
                                 f"the room's wall to the arena's edge in {self.preset.name!r}")
         s, radius = self.world, physics.Physics().agent_radius
@@ -1432,7 +1438,7 @@ class HideAndSeek:
             spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
             hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-            moved = [ramp, hider] if hider_at_door else [ramp]
+            moved = [ramp, hider] if hider_at_door or hider_at_ramp else [ramp]
             if overlaps_square(s, w, moved, spot, half=RAMP_HALF[0]):
                 return None
             if hider_at_door:  # clear of all but the ramp, which it stands 1 cm from at gap 0
@@ -1441,6 +1447,8 @@ class HideAndSeek:
                     return None
                 s.pos[w, hider], s.angle[w, hider] = stand, heading
             s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
+            if hider_at_ramp and not self.beside_ramp(w):
+                return None
             return gap
 
         arranged = self.redraw_until(worlds, tries, arrange)
@@ -1448,6 +1456,7 @@ class HideAndSeek:
         if len(done):
             self.start_episodes(done)
             self.replayed[done] = self.door_ramp[done] = True
+            self.ramp_hider[done] = hider_at_ramp
             self.door_ramp_gap[done] = np.array([gap for _, gap in arranged]) * CELL
         return done
 
@@ -1465,29 +1474,32 @@ class HideAndSeek:
         if self.n_ramps == 0:
             raise ValueError(f"hiders_to_ramps moves a hider beside the ramp: game "
                              f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
-        s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
-        edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
-        out = RAMP_HALF[0] + radius + 0.03  # m from the ramp's centre to the hider's
-
-        def arrange(w):  # True, or None where no face of the ramp has room for the hider
-            ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-            hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-            for k in self.rng.permutation(4):
-                toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
-                spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
-                inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
-                in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
-                if (inside_arena and not in_the_room
-                        and not overlaps_square(s, w, [ramp, hider], spot, half=radius)):
-                    s.pos[w, hider], s.angle[w, hider] = spot, toward + math.pi  # facing it
-                    return True
-            return None
-
-        done = np.array([w for w, _ in self.redraw_until(worlds, tries, arrange)], np.int64)
+        done = np.array([w for w, _ in self.redraw_until(
+            worlds, tries, lambda w: True if self.beside_ramp(w) else None)], np.int64)
         if len(done):
             self.start_episodes(done)
             self.replayed[done] = self.ramp_hider[done] = True
         return done
+
+    def beside_ramp(self, w):
+        """Move world w's first hider beside its first ramp, facing one of the ramp's four
+        faces (drawn at random) from 3 cm, inside the grab range, outside the room; False,
+        nothing moved, where no face leaves room for it in the arena clear of other bodies."""
+        s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
+        edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
+        out = RAMP_HALF[0] + radius + 0.03  # m from the ramp's centre to the hider's
+        ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
+        hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
+        for k in self.rng.permutation(4):
+            toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
+            spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
+            inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
+            in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
+            if (inside_arena and not in_the_room
+                    and not overlaps_square(s, w, [ramp, hider], spot, half=radius)):
+                s.pos[w, hider], s.angle[w, hider] = spot, toward + math.pi  # facing it
+                return True
+        return False
 
     def stand_behind(self, w, cube, axis, hiders):
         """Move world w's hiders just behind `cube`, which closes (or will close) a door of

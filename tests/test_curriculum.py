@@ -918,13 +918,14 @@ def test_a_door_ramp_stands_its_gap_straight_out_from_the_door(gap):
     assert env.door_ramp[arranged].all() and env.replayed[arranged].all()
 
 
-@pytest.mark.parametrize("hider_at_door", [False, True])
-def test_door_ramps_touch_no_body(hider_at_door):
+@pytest.mark.parametrize("hider", [{}, {"hider_at_door": True}, {"hider_at_ramp": True}])
+def test_door_ramps_touch_no_body(hider):
     """At rest, with nothing pushed, no body moves in one step: the ramp (and the hider in the
-    doorway) overlaps nothing."""
+    doorway, or beside the ramp) overlaps nothing."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=4)
-    arranged = env.ramps_to_doors(np.arange(64), (0, 3), hider_at_door=hider_at_door)
+    arranged = env.ramps_to_doors(np.arange(64), (0, 3), **hider)
     assert len(arranged) >= 60
+    assert env.ramp_hider[arranged].all() == bool(hider.get("hider_at_ramp"))
     before = env.world.pos[arranged].copy()
     env.step(np.tile(game.IDLE, (64, env.n_agents, 1)))
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
@@ -975,7 +976,9 @@ def test_door_ramps_restart_that_share_of_the_episodes_with_gaps_up_to_door_ramp
     ("ramp-room-lock", ["curriculum.door_ramps=0.6", "curriculum.door_forts=0.5"],
      "must be <= 1"),
     ("ramp-room-lock", ["curriculum.door_ramp_gap=-1"], "door_ramp_gap is a number of cells"),
-    ("ramp-room-lock", ["curriculum.door_ramp_hider=true"], "needs curriculum.door_ramps > 0")])
+    ("ramp-room-lock", ["curriculum.door_ramp_hider=true"], "needs curriculum.door_ramps > 0"),
+    ("ramp-room-lock", ["curriculum.door_ramps=0.5", "curriculum.door_ramp_hider=true",
+                        "curriculum.door_ramp_beside=true"], "one or the other")])
 def test_door_ramps_set_badly_are_a_clear_error(game_name, settings, message):
     with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
         sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),
@@ -1036,6 +1039,18 @@ def test_a_hider_beside_the_ramp_touches_no_body_and_its_lock_takes():
     env.step(actions)
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
     ramp = env.n_agents + env.n_boxes
+    assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
+
+
+def test_a_hider_beside_a_door_ramp_locks_it_from_outside_the_room():
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=8)
+    arranged = env.ramps_to_doors(np.arange(64), (3, 10), hider_at_ramp=True)
+    ramp = env.n_agents + env.n_boxes
+    distance = np.linalg.norm(env.world.pos[arranged, 0] - env.world.pos[arranged, ramp], axis=1)
+    np.testing.assert_allclose(distance, 0.43)  # beside it, as hiders_to_ramps stands it
+    actions = np.tile(game.IDLE, (64, env.n_agents, 1))
+    actions[:, 0, 4] = 1
+    env.step(actions)
     assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
 
 
