@@ -1390,6 +1390,13 @@ def run_panels(column):
         if np.isfinite(column("cube_reach_share")).any():  # ... and curriculum.cube_reach
             series.append(("cube_reach_share", "closed from there (cube_reach's window)"))
         panels.append(("forts left to finish", series))
+    for flag, title in (("door_ramp", "ramp set at the door"),  # curriculum.door_ramps
+                        ("ramp_hider", "a hider beside the ramp")):  # curriculum.ramp_hiders
+        if np.isfinite(column(f"{flag}_num_ramp_lock_prep")).any():
+            panels.append((title, [(f"{flag}_num_ramp_lock_prep", "ramp locked in preparation"),
+                                   (f"{flag}_hiders_sealed_prep",
+                                    "hiders sealed off when preparation ended"),
+                                   (f"{flag}_hiders_sealed", "... at the end")]))
     return panels
 
 
@@ -1430,6 +1437,11 @@ COMPARED_FORTS = (("seeker climbed into the room", "door_fort_seekers_climbed_in
                   ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # curriculum.ramp_reach
 COMPARED_SOME_FORTS = (("seeker climbed into a fort given", "door_fort_seekers_climbed_in"),
                        ("farthest ramp gap drawn (m)", "ramp_gap_farthest"))  # ramp_reach
+COMPARED_DEFENSE = (("ramps locked in preparation", "num_ramp_lock_prep"),  # own starts
+                    ("ramp at the door: locked", "door_ramp_num_ramp_lock_prep"),  # door_ramps
+                    ("... hiders sealed off", "door_ramp_hiders_sealed_prep"),
+                    ("hider beside the ramp: locked", "ramp_hider_num_ramp_lock_prep"),
+                    ("... hiders sealed off", "ramp_hider_hiders_sealed_prep"))  # ramp_hiders
 COMPARED_CUBES = (("closed from the farthest gap", "cube_reach_share"),  # cube_reach's window
                   ("forts left to finish closed", "door_cube_hiders_sealed_prep"),  # every gap
                   ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes
@@ -1449,7 +1461,9 @@ def comparison_figure(run_paths, width=50, lineage=False):
     moved it: curriculum.ramp_reach with fort_ramps); where every run began some from forts
     left to finish (curriculum.door_cubes), COMPARED_CUBES
     too (but the share closed from the farthest gap only if some run moved its gaps with
-    curriculum.cube_reach). Returns the matplotlib figure."""
+    curriculum.cube_reach); where some run began episodes with a hider within reach of the
+    ramp (curriculum.door_ramps or ramp_hiders), COMPARED_DEFENSE's panels that some run
+    recorded, the ramp locks of the game's own starts first. Returns the matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1473,6 +1487,9 @@ def comparison_figure(run_paths, width=50, lineage=False):
                                      if recorded(key)]
     if recorded("cube_gap_farthest", all):
         compared = list(compared) + [(title, key) for title, key in COMPARED_CUBES
+                                     if recorded(key)]
+    if recorded("door_ramp_num_ramp_lock_prep") or recorded("ramp_hider_num_ramp_lock_prep"):
+        compared = list(compared) + [(title, key) for title, key in COMPARED_DEFENSE
                                      if recorded(key)]
     fig, axes = plt.subplots(len(compared), 1, figsize=(8, 2 * len(compared)), sharex=True,
                              squeeze=False)
