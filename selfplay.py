@@ -1028,7 +1028,7 @@ def format_time(seconds):
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
-                  cube_arc=False, door_ramps=None, door_ramp_hider=False):
+                  cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1043,7 +1043,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     the cube that far from home in any direction into the room (curriculum.cube_arc); with
     `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
     from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
-    `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider). These keywords are
+    `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
+    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside). These keywords are
     the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
@@ -1067,9 +1068,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         raise ValueError(f"door_ramps {tuple(door_ramps)} start from the game's own layout "
                          f"with the ramp at the door: not with forts built (door_forts) or "
                          f"left to finish (cube_gaps)")
-    if door_ramp_hider and door_ramps is None:
-        raise ValueError("door_ramp_hider places a hider in the doorway beside a ramp at the "
-                         "door: it needs door_ramps (--door-ramps LOW HIGH)")
+    if (door_ramp_hider or door_ramp_beside) and door_ramps is None:
+        raise ValueError("door_ramp_hider and door_ramp_beside place a hider near a ramp at "
+                         "the door: they need door_ramps (--door-ramps LOW HIGH)")
     for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
         if on and cube_gaps is None:
             raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
@@ -1082,7 +1083,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
                         hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
         obs = env.observe()
     if door_ramps is not None:
-        env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider)
+        env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider,
+                           hider_at_ramp=door_ramp_beside)
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -1751,6 +1753,8 @@ def build_parser():
                              "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
         command.add_argument("--door-ramp-hider", action="store_true", help="with "
                              "--door-ramps: a hider starts in the doorway, facing out")
+        command.add_argument("--door-ramp-beside", action="store_true", help="with "
+                             "--door-ramps: a hider starts outside beside the ramp, facing it")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1776,7 +1780,7 @@ def start_arrangements(args):
     """The start arrangements of render's and eval's command line, as play_episodes takes them."""
     return {name: getattr(args, name) for name in ("door_forts", "ramp_gaps", "cube_gaps",
                                                    "hiders_behind", "cube_arc", "door_ramps",
-                                                   "door_ramp_hider")}
+                                                   "door_ramp_hider", "door_ramp_beside")}
 
 
 def main(argv=None):

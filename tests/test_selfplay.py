@@ -377,8 +377,9 @@ def test_eval_from_door_ramps_plays_every_episode_so_and_refuses_them_with_forts
     assert result["locked_door_ramp_0.0-0.2m"] == result["num_ramp_lock_prep"]  # one ramp each
     with pytest.raises(ValueError, match="not with forts built"):
         sp.evaluate(trainer, n_worlds=2, door_forts=True, door_ramps=(0, 0))
-    with pytest.raises(ValueError, match="needs door_ramps"):
-        sp.evaluate(trainer, n_worlds=2, door_ramp_hider=True)
+    for hider in ("door_ramp_hider", "door_ramp_beside"):
+        with pytest.raises(ValueError, match="they need door_ramps"):
+            sp.evaluate(trainer, n_worlds=2, **{hider: True})
 
 
 def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch):
