@@ -1028,7 +1028,8 @@ def format_time(seconds):
 
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
-                  cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False):
+                  cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False,
+                  ramp_hiders=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1044,7 +1045,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
     from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
     `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
-    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside). These keywords are
+    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside); with
+    `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
+    it (env.hiders_to_ramps, as curriculum.ramp_hiders). These keywords are
     the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
@@ -1064,10 +1067,14 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_forts and cube_gaps is not None:
         raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
                          f"{tuple(cube_gaps)}), not both")
-    if door_ramps is not None and (door_forts or cube_gaps is not None):
+    if door_ramps is not None and (door_forts or cube_gaps is not None or ramp_hiders):
         raise ValueError(f"door_ramps {tuple(door_ramps)} start from the game's own layout "
-                         f"with the ramp at the door: not with forts built (door_forts) or "
-                         f"left to finish (cube_gaps)")
+                         f"with the ramp at the door: not with forts built (door_forts), "
+                         f"left to finish (cube_gaps) or a hider at the ramp (ramp_hiders)")
+    if ramp_hiders and (door_forts or cube_gaps is not None):
+        raise ValueError("ramp_hiders start from the game's own layout with a hider beside "
+                         "the ramp: not with forts built (door_forts) or left to finish "
+                         "(cube_gaps)")
     if (door_ramp_hider or door_ramp_beside) and door_ramps is None:
         raise ValueError("door_ramp_hider and door_ramp_beside place a hider near a ramp at "
                          "the door: they need door_ramps (--door-ramps LOW HIGH)")
@@ -1085,6 +1092,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if door_ramps is not None:
         env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider,
                            hider_at_ramp=door_ramp_beside)
+        obs = env.observe()
+    if ramp_hiders:
+        env.hiders_to_ramps(np.arange(n_worlds))
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -1263,6 +1273,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     if starts.get("door_ramps") is not None:
         result["door_ramp_episodes"] = int(episodes["door_ramp"].sum())
         result |= locks_by_door_ramp_gap(episodes)
+    if starts.get("ramp_hiders"):
+        result["ramp_hider_episodes"] = int(episodes["ramp_hider"].sum())
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
@@ -1755,6 +1767,9 @@ def build_parser():
                              "--door-ramps: a hider starts in the doorway, facing out")
         command.add_argument("--door-ramp-beside", action="store_true", help="with "
                              "--door-ramps: a hider starts outside beside the ramp, facing it")
+        command.add_argument("--ramp-hiders", action="store_true", help="the game's own layout "
+                             "with a hider outside beside the ramp, facing it "
+                             "(curriculum.ramp_hiders)")
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -1780,7 +1795,8 @@ def start_arrangements(args):
     """The start arrangements of render's and eval's command line, as play_episodes takes them."""
     return {name: getattr(args, name) for name in ("door_forts", "ramp_gaps", "cube_gaps",
                                                    "hiders_behind", "cube_arc", "door_ramps",
-                                                   "door_ramp_hider", "door_ramp_beside")}
+                                                   "door_ramp_hider", "door_ramp_beside",
+                                                   "ramp_hiders")}
 
 
 def main(argv=None):

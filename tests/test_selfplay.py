@@ -369,7 +369,7 @@ def test_locks_by_door_ramp_gap_split_the_door_ramps_as_a_plain_loop_does():
                                       "num_ramp_lock_prep": locks[-1:]}) == {}
 
 
-def test_eval_from_door_ramps_plays_every_episode_so_and_refuses_them_with_forts(tmp_path):
+def test_eval_from_the_ramp_defense_starts_plays_every_episode_so_and_refuses_forts_too():
     config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"])
     trainer = sp.Trainer(config, "cpu")
     result = sp.evaluate(trainer, n_worlds=6, sample=True, door_ramps=(0, 0))
@@ -377,6 +377,10 @@ def test_eval_from_door_ramps_plays_every_episode_so_and_refuses_them_with_forts
     assert result["locked_door_ramp_0.0-0.2m"] == result["num_ramp_lock_prep"]  # one ramp each
     with pytest.raises(ValueError, match="not with forts built"):
         sp.evaluate(trainer, n_worlds=2, door_forts=True, door_ramps=(0, 0))
+    beside = sp.evaluate(trainer, n_worlds=6, sample=True, ramp_hiders=True)
+    assert beside["ramp_hider_episodes"] == 6
+    with pytest.raises(ValueError, match="not with forts built"):
+        sp.evaluate(trainer, n_worlds=2, cube_gaps=(0, 0), ramp_hiders=True)
     for hider in ("door_ramp_hider", "door_ramp_beside"):
         with pytest.raises(ValueError, match="they need door_ramps"):
             sp.evaluate(trainer, n_worlds=2, **{hider: True})
