@@ -1378,24 +1378,22 @@ class HideAndSeek:
                 return None
             return gap
 
-        arranged = self.redraw_until(worlds, tries, arrange)
-        done = np.array([w for w, _ in arranged], np.int64)
-        if len(done):
-            self.start_episodes(done)
-            self.replayed[done] = True
-            if set_back:
-                self.door_cube[done] = True
-                self.cube_gap[done] = np.array([gap for _, gap in arranged]) * CELL
-            else:
-                self.door_fort[done] = True
+        done, gaps = self.redraw_until(worlds, tries, arrange)
+        if set_back:
+            self.door_cube[done] = True
+            self.cube_gap[done] = np.array(gaps) * CELL
+        else:
+            self.door_fort[done] = True
         return done
 
     def redraw_until(self, worlds, tries, arrange):
         """Fresh layouts in `worlds` (int [n]), each then arranged by `arrange(w)`, which moves
         bodies of world w and returns what to remember of it, or None where a body is in the
         way; those worlds are drawn again, up to `tries` layouts in all (a world still in
-        conflict keeps its last layout, untouched or part-arranged, and must be started by the
-        caller's `start_episodes` only if arranged). Returns [(w, what arrange returned)]."""
+        conflict plays its last layout, perhaps part-arranged, as an ordinary start). The
+        arranged worlds start their episodes where they stand, marked `replayed` (not the
+        game's own starts). Returns (the arranged worlds, int [k]; what arrange returned for
+        each, a list of k)."""
         pending, arranged = np.asarray(worlds, np.int64), []
         for _ in range(tries):
             if not len(pending):
@@ -1404,7 +1402,11 @@ class HideAndSeek:
             results = [(w, arrange(w)) for w in pending]
             arranged += [(w, r) for w, r in results if r is not None]
             pending = np.array([w for w, r in results if r is None], np.int64)
-        return arranged
+        done = np.array([w for w, _ in arranged], np.int64)
+        if len(done):
+            self.start_episodes(done)
+            self.replayed[done] = True
+        return done, [r for _, r in arranged]
 
     def ramps_to_doors(self, worlds, gaps, hider_at_door=False, hider_at_ramp=False, tries=8):
         """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
@@ -1451,13 +1453,9 @@ class HideAndSeek:
                 return None
             return gap
 
-        arranged = self.redraw_until(worlds, tries, arrange)
-        done = np.array([w for w, _ in arranged], np.int64)
-        if len(done):
-            self.start_episodes(done)
-            self.replayed[done] = self.door_ramp[done] = True
-            self.ramp_hider[done] = hider_at_ramp
-            self.door_ramp_gap[done] = np.array([gap for _, gap in arranged]) * CELL
+        done, gaps = self.redraw_until(worlds, tries, arrange)
+        self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
+        self.door_ramp_gap[done] = np.array(gaps) * CELL
         return done
 
     def hiders_to_ramps(self, worlds, tries=8):
@@ -1474,11 +1472,9 @@ class HideAndSeek:
         if self.n_ramps == 0:
             raise ValueError(f"hiders_to_ramps moves a hider beside the ramp: game "
                              f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
-        done = np.array([w for w, _ in self.redraw_until(
-            worlds, tries, lambda w: True if self.beside_ramp(w) else None)], np.int64)
-        if len(done):
-            self.start_episodes(done)
-            self.replayed[done] = self.ramp_hider[done] = True
+        done, _ = self.redraw_until(worlds, tries,
+                                    lambda w: True if self.beside_ramp(w) else None)
+        self.ramp_hider[done] = True
         return done
 
     def beside_ramp(self, w):

@@ -1195,12 +1195,20 @@ def sealed_by_cube_home(episodes):
     what the hiders learnt from forts left to finish, the cube straight back from the door,
     carry to cubes the game placed as far? Nothing for games without a quadrant room."""
     home = np.where(episodes["replayed"], np.nan, episodes["cube_home"])
-    if not np.isfinite(home).any():
+    return shares_in_ranges(episodes["hiders_sealed_prep"] > 0, "sealed", "cube_home", home,
+                            CUBE_HOMES)
+
+
+def shares_in_ranges(hit, label, name, values, edges):
+    """shares_in_groups over the ranges [lo, hi) of `edges` (m; the last may be inf) that
+    `values` ([n], NaN in none) fall in, each named `<name>_<lo>-<hi>m` (or `<lo>m+`); {}
+    where no value is defined."""
+    if not np.isfinite(values).any():
         return {}
-    return shares_in_groups(episodes["hiders_sealed_prep"] > 0, "sealed", [
-        (f"cube_home_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"cube_home_{lo:.1f}m+",
-         (home >= lo) & (home < hi))  # NaN falls in none
-        for lo, hi in zip(CUBE_HOMES[:-1], CUBE_HOMES[1:])])
+    return shares_in_groups(hit, label, [
+        (f"{name}_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"{name}_{lo:.1f}m+",
+         (values >= lo) & (values < hi))  # NaN falls in none
+        for lo, hi in zip(edges[:-1], edges[1:])])
 
 
 CUBE_BEARINGS = (0.0, 30.0, 60.0, 90.0)  # degrees from straight back, bin edges (90 in the last)
@@ -1235,13 +1243,8 @@ def locks_by_door_ramp_gap(episodes):
     a ramp was locked when preparation ended, and how many there were, for each range of
     DOOR_RAMP_GAPS (env.py's `door_ramp_gap`): does a lock from the doorway carry to a ramp
     that must be walked to? Nothing where no episode began so."""
-    gap = episodes["door_ramp_gap"]
-    if not np.isfinite(gap).any():
-        return {}
-    return shares_in_groups(episodes["num_ramp_lock_prep"] > 0, "locked", [
-        (f"door_ramp_{lo:.1f}-{hi:.1f}m" if math.isfinite(hi) else f"door_ramp_{lo:.1f}m+",
-         (gap >= lo) & (gap < hi))  # NaN falls in none
-        for lo, hi in zip(DOOR_RAMP_GAPS[:-1], DOOR_RAMP_GAPS[1:])])
+    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "door_ramp",
+                            episodes["door_ramp_gap"], DOOR_RAMP_GAPS)
 
 
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
@@ -1754,22 +1757,22 @@ def build_parser():
                              "HIGH"), help="every episode from a fort left to finish: the "
                              "room's cube LOW..HIGH cells (0.2 m) straight back from its "
                              "doorway, unlocked, the hiders inside (0 0: flush, not locked)")
-        command.add_argument("--hiders-behind", action="store_true", help="with --cube-gaps: "
-                             "the hiders start just behind the cube, facing the door")
-        command.add_argument("--cube-arc", action="store_true", help="with --cube-gaps: the "
-                             "cube that far from closing the door in any direction into the "
-                             "room, not only straight back")
         command.add_argument("--door-ramps", type=int, nargs=2, default=None,
                              metavar=("LOW", "HIGH"), help="the game's own layout with the "
                              "ramp LOW..HIGH cells (0.2 m) straight out from the room's door "
                              "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
-        command.add_argument("--door-ramp-hider", action="store_true", help="with "
-                             "--door-ramps: a hider starts in the doorway, facing out")
-        command.add_argument("--door-ramp-beside", action="store_true", help="with "
-                             "--door-ramps: a hider starts outside beside the ramp, facing it")
-        command.add_argument("--ramp-hiders", action="store_true", help="the game's own layout "
-                             "with a hider outside beside the ramp, facing it "
-                             "(curriculum.ramp_hiders)")
+        for flag, text in (
+                ("--hiders-behind", "with --cube-gaps: the hiders start just behind the cube, "
+                 "facing the door"),
+                ("--cube-arc", "with --cube-gaps: the cube that far from closing the door in "
+                 "any direction into the room, not only straight back"),
+                ("--door-ramp-hider", "with --door-ramps: a hider starts in the doorway, "
+                 "facing out"),
+                ("--door-ramp-beside", "with --door-ramps: a hider starts outside beside the "
+                 "ramp, facing it"),
+                ("--ramp-hiders", "the game's own layout with a hider outside beside the "
+                 "ramp, facing it (curriculum.ramp_hiders)")):
+            command.add_argument(flag, action="store_true", help=text)
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
     p.add_argument("runs", nargs="+", metavar="RUN")
