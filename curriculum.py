@@ -113,7 +113,7 @@ class CurriculumConfig:
     door_ramps: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the ramp moved outside the room's door (env.ramps_to_doors): a start
     # for ramp defense, where a hider in the doorway, or a few steps out, reaches the ramp to
-    # lock it. share + door_forts + door_cubes + door_ramps <= 1
+    # lock it. share + door_forts + door_cubes + door_ramps (+ ramp_hiders) <= 1
     door_ramp_gap: int = 10  # the farthest such a ramp stands from the wall, in cells (0.2 m);
     # each episode draws a gap from 0 to it (a distance curriculum by mixture)
     door_ramp_hider: bool = False  # in those episodes the first hider starts in the doorway,
@@ -421,8 +421,8 @@ def check_starts(config, preset):
     `fort_ramps` needs those forts and a game whose ramp stands elsewhere; `cube_reach` needs
     forts left to finish, and so does `cube_arc`; `door_ramps` and `ramp_hiders` need a game
     whose hiders start in the room, with a ramp, and `door_ramp_gap` a gap that fits outside
-    it: a clear error
-    otherwise, before any episode starts."""
+    it, and a hider placed at the door or beside the ramp needs `door_ramps`, one or the
+    other: a clear error otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
     for name in ("door_ramp_hider", "door_ramp_beside"):
