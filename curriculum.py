@@ -75,8 +75,7 @@ class CurriculumConfig:
 
     share: float = 0.0  # of the episodes that end, the part restarted from the buffer (ZACL
     # 0.7). At 1 no episode starts from the game's own layouts, and nothing is left to record.
-    # The curriculum is on when any of share, door_forts, door_cubes, door_ramps, ramp_hiders
-    # is above 0
+    # The curriculum is on when it restarts some episodes (`restarts`)
     capacity: int = 512  # states kept; the oldest leave first
     offers: int = 64  # visited states offered to the buffer per update (random steps and worlds)
     min_distance: float = 0.5  # m: a state enters only if its bodies lie this far (RMS over
@@ -125,6 +124,13 @@ class CurriculumConfig:
     # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
     # share + door_forts + door_cubes + door_ramps + ramp_hiders <= 1
+
+
+    def restarts(self):
+        """Whether any part of the episodes begins from the curriculum's starts (share,
+        door_forts, door_cubes, door_ramps or ramp_hiders above 0): the curriculum is on."""
+        return max(self.share, self.door_forts, self.door_cubes, self.door_ramps,
+                   self.ramp_hiders) > 0
 
 
 def check_curriculum(config):

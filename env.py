@@ -1423,10 +1423,7 @@ class HideAndSeek:
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
         `door_ramp_gap` the gap in m. Returns the worlds arranged."""
-        check_door_forts(self.preset)
-        if self.n_ramps == 0:
-            raise ValueError(f"ramps_to_doors moves the ramp to the room's door: game "
-                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
+        self.check_ramp_start("ramps_to_doors moves the ramp to the room's door")
         if hider_at_door and hider_at_ramp:
             raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
                              "(hider_at_ramp), not both")
@@ -1468,14 +1465,19 @@ class HideAndSeek:
         the arena, lies in the room or touches another body is not used; where none is free
         the layout is drawn again, up to `tries` times. Those episodes are marked `replayed`
         and `ramp_hider`. Returns the worlds arranged."""
-        check_door_forts(self.preset)
-        if self.n_ramps == 0:
-            raise ValueError(f"hiders_to_ramps moves a hider beside the ramp: game "
-                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
+        self.check_ramp_start("hiders_to_ramps moves a hider beside the ramp")
         done, _ = self.redraw_until(worlds, tries,
                                     lambda w: True if self.beside_ramp(w) else None)
         self.ramp_hider[done] = True
         return done
+
+    def check_ramp_start(self, what):
+        """A clear error, naming `what` the start does, unless the game's hiders start in the
+        quadrant room (check_door_forts) and it has a ramp: the ramp-defense starts."""
+        check_door_forts(self.preset)
+        if self.n_ramps == 0:
+            raise ValueError(f"{what}: game {self.preset.name!r} has ramps={self.n_ramps}, "
+                             f"expected 1 or more")
 
     def beside_ramp(self, w):
         """Move world w's first hider beside its first ramp, facing one of the ramp's four

@@ -95,8 +95,7 @@ class TrainConfig:
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    # the start-state curriculum: off unless share, door_forts, door_cubes, door_ramps or
-    # ramp_hiders > 0
+    # the start-state curriculum: off unless it restarts some episodes (restarts())
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
@@ -257,9 +256,7 @@ class Trainer:
         starts = config.curriculum
         check_starts(starts, game.get_preset(config.game))  # an error now, not mid-run
         self.curriculum = (StartStates(starts, self.rows, A, config.seed)
-                           if max(starts.share, starts.door_forts, starts.door_cubes,
-                                  starts.door_ramps, starts.ramp_hiders) > 0
-                           else None)  # curriculum.py
+                           if starts.restarts() else None)  # curriculum.py
         if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
             for env in self.envs:
                 env.set_cube_gaps(*first_cube_gaps(starts))
@@ -514,13 +511,12 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
-    if trainer.config.curriculum.door_ramps > 0:  # how the ramps set at the door ended
-        begun_so(record, ended, n_ended, "door_ramp",
-                 ("num_ramp_lock_prep", "max_ramp_move_prep", "hiders_sealed_prep",
-                  "hiders_sealed", "hider_return"))
-    if trainer.config.curriculum.ramp_hiders > 0:  # how the hiders set beside the ramp did
-        begun_so(record, ended, n_ended, "ramp_hider",
-                 ("num_ramp_lock_prep", "hiders_sealed_prep", "hiders_sealed", "hider_return"))
+    for flag, part in (("door_ramp", trainer.config.curriculum.door_ramps),  # the ramp set
+                       ("ramp_hider", trainer.config.curriculum.ramp_hiders)):  # at the door,
+        if part > 0:  # a hider beside the ramp: how those ramp-defense starts ended
+            begun_so(record, ended, n_ended, flag,
+                     ("num_ramp_lock_prep", "max_ramp_move_prep", "hiders_sealed_prep",
+                      "hiders_sealed", "hider_return"))
     record.update({k: round(v, 6) for k, v in diagnostics.items()})
     return record
 
@@ -1064,17 +1060,14 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         env.set_fort_ramp_gaps(*ramp_gaps)
     elif ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
-    if door_forts and cube_gaps is not None:
-        raise ValueError(f"choose forts built (door_forts) or left to finish (cube_gaps "
-                         f"{tuple(cube_gaps)}), not both")
-    if door_ramps is not None and (door_forts or cube_gaps is not None or ramp_hiders):
-        raise ValueError(f"door_ramps {tuple(door_ramps)} start from the game's own layout "
-                         f"with the ramp at the door: not with forts built (door_forts), "
-                         f"left to finish (cube_gaps) or a hider at the ramp (ramp_hiders)")
-    if ramp_hiders and (door_forts or cube_gaps is not None):
-        raise ValueError("ramp_hiders start from the game's own layout with a hider beside "
-                         "the ramp: not with forts built (door_forts) or left to finish "
-                         "(cube_gaps)")
+    chosen = [name for name, given in (("door_forts", door_forts),
+                                       ("cube_gaps", cube_gaps is not None),
+                                       ("door_ramps", door_ramps is not None),
+                                       ("ramp_hiders", ramp_hiders)) if given]
+    if len(chosen) > 1:  # each arranges the episodes' start its own way
+        raise ValueError(f"choose one of forts built (door_forts), left to finish (cube_gaps), "
+                         f"the ramp at the door (door_ramps) or a hider at the ramp "
+                         f"(ramp_hiders), not both: got {' and '.join(chosen)}")
     if (door_ramp_hider or door_ramp_beside) and door_ramps is None:
         raise ValueError("door_ramp_hider and door_ramp_beside place a hider near a ramp at "
                          "the door: they need door_ramps (--door-ramps LOW HIGH)")
@@ -1255,7 +1248,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     built ("door_fort_episodes" of them); with `cube_gaps`, from forts left to finish
     ("door_cube_episodes" of them; then `hiders_sealed_prep` is the share the hiders closed,
     and `cube_outcomes` says what they did with the cube); with `door_ramps`, the ramp at
-    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks).
+    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks);
+    with `ramp_hiders`, a hider beside the ramp ("ramp_hider_episodes" of them).
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
     `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
     tracker's climb); `seekers_in_room`, in which a seeker stood in the quadrant room,

@@ -375,11 +375,11 @@ def test_eval_from_the_ramp_defense_starts_plays_every_episode_so_and_refuses_fo
     result = sp.evaluate(trainer, n_worlds=6, sample=True, door_ramps=(0, 0))
     assert result["door_ramp_episodes"] == 6 == result["episodes_door_ramp_0.0-0.2m"]
     assert result["locked_door_ramp_0.0-0.2m"] == result["num_ramp_lock_prep"]  # one ramp each
-    with pytest.raises(ValueError, match="not with forts built"):
+    with pytest.raises(ValueError, match="not both: got door_forts and door_ramps"):
         sp.evaluate(trainer, n_worlds=2, door_forts=True, door_ramps=(0, 0))
     beside = sp.evaluate(trainer, n_worlds=6, sample=True, ramp_hiders=True)
     assert beside["ramp_hider_episodes"] == 6
-    with pytest.raises(ValueError, match="not with forts built"):
+    with pytest.raises(ValueError, match="not both: got cube_gaps and ramp_hiders"):
         sp.evaluate(trainer, n_worlds=2, cube_gaps=(0, 0), ramp_hiders=True)
     for hider in ("door_ramp_hider", "door_ramp_beside"):
         with pytest.raises(ValueError, match="they need door_ramps"):
