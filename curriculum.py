@@ -46,6 +46,13 @@ What this file teaches
     given to them may still not know how to build one: pushed 0.4 m back, the cube was almost
     never brought home (RUNS.md, step 9).
 
+    `door_ramps` and `ramp_hiders` are ours, for ramp defense (the game `ramp-room-lock`, whose
+    ramps may be locked): a part of the episodes begins with the ramp moved outside the room's
+    door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
+    doorway or beside it), or with a hider moved beside the ramp where the game put it
+    (env.hiders_to_ramps). Hiders that have never stood within reach of a ramp seldom lock
+    one (RUNS.md, step 19). Recorded apart too (`door_ramp_*`, `ramp_hider_*`).
+
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
     `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's

@@ -21,7 +21,7 @@ Reading order
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
        a seeker still walk to a hider?) and doors (4c, a fort already built or left to finish,
-       as a start state).
+       or a ramp within a hider's reach, as a start state).
     5. `HideAndSeek`: the batched env; `step()` is its table of contents.
     6. `parallel_env`: one world as a PettingZoo ParallelEnv.
     7. Rendering (vision cones, a progress bar, a 3 x 5 pixel font), the demo, the benchmark.
@@ -873,7 +873,7 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 
 
 # ---------------------------------------------------------------------------------------------
-# 4c. Doors, and a fort already built (a start state for the curriculum)
+# 4c. Doors, a fort already built, a ramp within reach (start states for the curriculum)
 # ---------------------------------------------------------------------------------------------
 # A door is the gap between the two slabs of one inner wall (write_walls splits a wall there), so
 # it can be read back from any world's walls. `fort_positions` says where cubes stand when they
@@ -883,6 +883,8 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 # and the seeker meets closed doors often enough to learn what a ramp is for.
 # It can also start them from a fort left to finish (`door_cubes`): the cube some cells straight
 # back from the door, unlocked, so the hiders learn the last push before the whole walk.
+# For ramp defense it starts some with the ramp outside the door (`door_ramp_position`, a hider
+# perhaps in the doorway, `doorway_spot`) or with a hider beside the ramp (`beside_ramp`).
 
 def find_doors(walls, wall_height):
     """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
