@@ -49,7 +49,8 @@ What this file teaches
     `door_ramps` and `ramp_hiders` are ours, for ramp defense (the game `ramp-room-lock`, whose
     ramps may be locked): a part of the episodes begins with the ramp moved outside the room's
     door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
-    doorway or beside it), or with a hider moved beside the ramp where the game put it
+    doorway or beside it, `door_ramp_walk` some steps back from it, which `walk_reach`,
+    `WalkReach`, moves farther), or with a hider moved beside the ramp where the game put it
     (env.hiders_to_ramps). Hiders that have never stood within reach of a ramp seldom lock
     one (RUNS.md, step 19). Recorded apart too (`door_ramp_*`, `ramp_hider_*`).
 
@@ -57,8 +58,8 @@ Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),
     `offer` (copy those worlds; note where restored episodes begin), `score` (after the update's
     GAE), `keep` (far enough from the rest?), `restart` (episodes that just ended begin from the
-    buffer), and `rms_distance`, the test for "far enough"; then `Reach` and its two bodies,
-    `RampReach` and `CubeReach`.
+    buffer), and `rms_distance`, the test for "far enough"; then `Reach` and its three
+    bodies, `RampReach`, `CubeReach` and `WalkReach`.
 
 Run it
     python curriculum.py    # fills a buffer from random play in `ramp` and restarts from it
@@ -127,6 +128,12 @@ class CurriculumConfig:
     door_ramp_beside: bool = False  # in those episodes the first hider starts outside beside
     # the ramp, facing it (env.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
     # way back into the room as long as the gap
+    door_ramp_walk: int = 0  # with door_ramp_beside: the farthest that hider starts back from
+    # beside the ramp toward the door, in cells (0.2 m), facing the ramp (env.walked_spot);
+    # each episode draws a walk from 0 to it (0: beside the ramp, a face drawn at random)
+    walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
+    # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
+    # moves one cell back toward the door; 0 (the default) keeps `door_ramp_walk`
     ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
@@ -152,11 +159,11 @@ def check_curriculum(config):
                          f"curriculum.door_ramps + curriculum.ramp_hiders must be <= 1 (the "
                          f"parts of the episodes restarted), got "
                          f"{' + '.join(str(part) for part in parts)}")
-    for name in ("ramp_reach", "cube_reach"):
+    for name in ("ramp_reach", "cube_reach", "walk_reach"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
                              f"{getattr(config, name)}")
-    for name in ("cube_gap", "cube_spread", "fort_ramp_gap", "door_ramp_gap"):
+    for name in ("cube_gap", "cube_spread", "fort_ramp_gap", "door_ramp_gap", "door_ramp_walk"):
         if getattr(config, name) < 0:
             raise ValueError(f"curriculum.{name} is a number of cells >= 0, got "
                              f"{getattr(config, name)}")
@@ -325,7 +332,8 @@ class Reach:
     still. ZACL's buffer moves the starts toward where the critic errs; this moves one body, a
     fixed step at a time, when a fixed test passes. Subclasses name the body: `RampReach`, the
     ramp the seeker brings to the room's wall; `CubeReach`, the cube the hiders push into
-    their doorway."""
+    their doorway; `WalkReach`, the hider that walks out of the doorway to lock the ramp.
+    """
 
     flag, gap_key = None, None  # the episodes' start flag and gap (m) in env.py's statistics
 
@@ -420,6 +428,27 @@ class CubeReach(Reach):
         env.set_cube_gaps(low, high)
 
 
+class WalkReach(Reach):
+    """The hider beside a ramp at the door (`curriculum.walk_reach`, with `door_ramp_beside`).
+    It starts `door_ramp_walk` cells back from beside the ramp toward the door (env.walked_spot);
+    a hit is the ramp locked when preparation ends, and the walks stop at env.most_ramp_gap
+    (beyond the farthest gap every hider stands in the doorway)."""
+
+    flag, gap_key = "door_ramp", "door_ramp_walk"
+
+    def __init__(self, config):
+        super().__init__(config, config.walk_reach)
+
+    def gaps(self, env):
+        return env.ramp_walks
+
+    def most(self, env):
+        return game.most_ramp_gap(env.preset)
+
+    def set_gaps(self, env, low, high):
+        env.set_ramp_walks(low, high)
+
+
 def first_cube_gaps(config):
     """The gaps (low, high) in cells a run's forts left to finish start from: `cube_gap` and
     the `cube_spread` below it."""
@@ -435,7 +464,9 @@ def check_starts(config, preset):
     forts left to finish, and so does `cube_arc`; `door_ramps` and `ramp_hiders` need a game
     whose hiders start in the room, with a ramp, and `door_ramp_gap` a gap that fits outside
     it, and a hider placed at the door or beside the ramp needs `door_ramps`, one or the
-    other: a clear error otherwise, before any episode starts."""
+    other; `door_ramp_walk` and `walk_reach` move the hider beside the ramp, so they need
+    `door_ramp_beside`, and the walk must fit outside the room as the gap does: a clear
+    error otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
     for name in ("door_ramp_hider", "door_ramp_beside"):
@@ -443,6 +474,15 @@ def check_starts(config, preset):
             raise ValueError(f"curriculum.{name} places a hider in the episodes begun with the "
                              f"ramp at the door: it needs curriculum.door_ramps > 0, got "
                              f"{config.door_ramps}")
+    for name in ("door_ramp_walk", "walk_reach"):
+        if getattr(config, name) > 0 and not config.door_ramp_beside:
+            raise ValueError(f"curriculum.{name}={getattr(config, name)} moves the hider that "
+                             f"starts beside the ramp at the door: it needs "
+                             f"curriculum.door_ramp_beside=true")
+    if config.door_ramp_walk > game.most_ramp_gap(preset):
+        raise ValueError(f"curriculum.door_ramp_walk={config.door_ramp_walk} cells does not fit "
+                         f"between the room's wall and the arena's edge in {preset.name!r}: "
+                         f"expected at most {game.most_ramp_gap(preset)}")
     if config.door_ramp_hider and config.door_ramp_beside:
         raise ValueError("curriculum.door_ramp_hider (a hider in the doorway) and "
                          "curriculum.door_ramp_beside (a hider beside the ramp): one or the other")

@@ -884,7 +884,8 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 # It can also start them from a fort left to finish (`door_cubes`): the cube some cells straight
 # back from the door, unlocked, so the hiders learn the last push before the whole walk.
 # For ramp defense it starts some with the ramp outside the door (`door_ramp_position`, a hider
-# perhaps in the doorway, `doorway_spot`) or with a hider beside the ramp (`beside_ramp`).
+# perhaps in the doorway, `doorway_spot`, or some steps out toward the ramp, `walked_spot`) or
+# with a hider beside the ramp (`beside_ramp`).
 
 def find_doors(walls, wall_height):
     """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
@@ -970,9 +971,18 @@ def door_ramp_position(door, gap):
     horizontal one) with `gap` cells (0.2 m) between it and the wall. At gap 0 it stands flush
     over the doorway, where a hider standing in the door reaches it (grab range 0.25 m from
     the agent's centre); farther out, a hider must walk out to it (curriculum.door_ramps)."""
-    out = np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
-    return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * out
+    return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * outward(door)
 
+
+def outward(door):
+    """[2]: the unit vector straight out of the quadrant room through `door` (a find_doors
+    tuple): -x through its vertical wall, +y through its horizontal one."""
+    return np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
+
+
+BESIDE_RAMP = RAMP_HALF[0] + physics.Physics().agent_radius + 0.03  # m from a ramp's centre
+# to a hider beside it: the ramp's half width, the agent's radius, 3 cm, inside the grab
+# range (`beside_ramp`)
 
 IN_DOORWAY = 0.1  # m into the room from a door's wall line: a hider standing in the doorway,
 # its edge 5 cm short of the wall's outer face, clear of a ramp flush outside (1 cm play) and
@@ -982,9 +992,22 @@ IN_DOORWAY = 0.1  # m into the room from a door's wall line: a hider standing in
 def doorway_spot(door):
     """(spot [2], heading): where a hider stands in `door` of the quadrant room (a find_doors
     tuple), IN_DOORWAY into the room, and the heading that faces it out of the room."""
-    if door[2] == 0:  # vertical wall, the room at +x: face -x
-        return np.array([door[0] + IN_DOORWAY, door[1]]), math.pi
-    return np.array([door[0], door[1] - IN_DOORWAY]), math.pi / 2  # the room at -y: face +y
+    out = outward(door)
+    return np.array(door[:2]) - IN_DOORWAY * out, math.atan2(out[1], out[0])
+
+
+def walked_spot(door, gap, walk):
+    """(spot [2], heading, back): where a hider stands on the way from `door` of the quadrant
+    room (a find_doors tuple) out to a ramp `gap` cells out from it (`door_ramp_position`):
+    `walk` cells (0.2 m) back toward the door from beside the ramp's face that looks at the
+    door (the `beside_ramp` distance), facing the ramp, and never deeper in than the doorway
+    (`doorway_spot`); `back`, how far (m) it stands back from beside the ramp, is
+    walk * CELL unless the doorway comes first (0 where even the doorway is no farther, as
+    at gap 0; curriculum.door_ramp_walk)."""
+    beside = DOOR_RAMP_INSET + gap * CELL - BESIDE_RAMP  # m out from the wall's line
+    along = max(beside - walk * CELL, -IN_DOORWAY)
+    _, heading = doorway_spot(door)  # facing out, toward the ramp
+    return np.array(door[:2]) + along * outward(door), heading, max(beside - along, 0.0)
 
 
 def whole_cells(body, low, high, most, what_most_is):
@@ -1121,6 +1144,8 @@ class HideAndSeek:
         self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
         self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
         # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
+        self.ramp_walks = (0, 0)  # cells a hider beside a door ramp starts back toward the door
+        # (`ramps_to_doors`' hider_at_ramp; `set_ramp_walks`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -1141,6 +1166,8 @@ class HideAndSeek:
         self.__dict__.setdefault("ramp_hider", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
+        self.__dict__.setdefault("ramp_walks", (0, 0))
+        self.__dict__.setdefault("door_ramp_walk", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("observe_doors", False)
@@ -1164,6 +1191,7 @@ class HideAndSeek:
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
+        self.door_ramp_walk = np.full(W, np.nan)  # ... and a hider beside it stood back from it
         self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
@@ -1282,7 +1310,7 @@ class HideAndSeek:
         self.replayed[which] = False
         self.door_fort[which] = self.door_cube[which] = self.door_ramp[which] = False
         self.ramp_hider[which] = False
-        self.cube_gap[which] = self.door_ramp_gap[which] = np.nan
+        self.cube_gap[which] = self.door_ramp_gap[which] = self.door_ramp_walk[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
@@ -1421,10 +1449,14 @@ class HideAndSeek:
         (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
         `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
         those episodes are marked `ramp_hider` too): the lock is within reach, and the way
-        back into the room as long as the gap.
+        back into the room as long as the gap; or, each episode drawing a walk from
+        `ramp_walks` (`set_ramp_walks`), that many cells back from the ramp toward the door,
+        facing it (`walked_spot`; at walk 0 beside a face drawn at random, as before): the
+        lock a few steps away.
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
-        `door_ramp_gap` the gap in m. Returns the worlds arranged."""
+        `door_ramp_gap` the gap in m, and with `hider_at_ramp` `door_ramp_walk` how far (m)
+        the hider stood back from beside the ramp. Returns the worlds arranged."""
         self.check_ramp_start("ramps_to_doors moves the ramp to the room's door")
         if hider_at_door and hider_at_ramp:
             raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
@@ -1433,8 +1465,10 @@ class HideAndSeek:
                                 f"the room's wall to the arena's edge in {self.preset.name!r}")
         s, radius = self.world, physics.Physics().agent_radius
 
-        def arrange(w):  # the gap drawn, or None where a body is in the way
+        def arrange(w):  # (the gap drawn, the hider's walk), or None where a body is in the way
             gap = int(self.rng.integers(low, high + 1))
+            walk = (int(self.rng.integers(self.ramp_walks[0], self.ramp_walks[1] + 1))
+                    if hider_at_ramp and self.ramp_walks[1] > 0 else 0)  # (no draw: as before)
             door = find_doors(s.walls[w], s.wall_height[w])[0]
             spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
@@ -1448,13 +1482,21 @@ class HideAndSeek:
                     return None
                 s.pos[w, hider], s.angle[w, hider] = stand, heading
             s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
+            if hider_at_ramp and walk > 0:  # on the way back to the door, facing the ramp
+                stand, heading, back = walked_spot(door, gap, walk)
+                if overlaps_square(s, w, moved, stand, half=radius):
+                    return None
+                s.pos[w, hider], s.angle[w, hider] = stand, heading
+                return gap, back
             if hider_at_ramp and not self.beside_ramp(w):
                 return None
-            return gap
+            return gap, 0.0
 
-        done, gaps = self.redraw_until(worlds, tries, arrange)
+        done, drawn = self.redraw_until(worlds, tries, arrange)
         self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
-        self.door_ramp_gap[done] = np.array(gaps) * CELL
+        self.door_ramp_gap[done] = np.array([gap for gap, _ in drawn]) * CELL
+        if hider_at_ramp:
+            self.door_ramp_walk[done] = [back for _, back in drawn]
         return done
 
     def hiders_to_ramps(self, worlds, tries=8):
@@ -1487,7 +1529,7 @@ class HideAndSeek:
         nothing moved, where no face leaves room for it in the arena clear of other bodies."""
         s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
         edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
-        out = RAMP_HALF[0] + radius + 0.03  # m from the ramp's centre to the hider's
+        out = BESIDE_RAMP  # m from the ramp's centre to the hider's
         ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
         hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
         for k in self.rng.permutation(4):
@@ -1534,6 +1576,15 @@ class HideAndSeek:
         self.fort_ramp_gaps = whole_cells("fort ramp", low, high, most_ramp_gap(self.preset),
                                           f"the room's wall to the arena's edge in "
                                           f"{self.preset.name!r}")
+
+    def set_ramp_walks(self, low, high):
+        """From the next `ramps_to_doors(..., hider_at_ramp=True)` on, the hider beside the
+        ramp starts `low`..`high` cells (0.2 m) back from it toward the door (`walked_spot`):
+        curriculum.py's `WalkReach` moves them back as the hiders learn to walk out and lock
+        it. Pickled with the worlds, so a resumed run keeps them."""
+        self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
+                                      f"the room's wall to the arena's edge in "
+                                      f"{self.preset.name!r}")
 
     def set_cube_gaps(self, low, high):
         """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its
@@ -1681,7 +1732,9 @@ class HideAndSeek:
         door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
         door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
-        door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
+        door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere), and
+        door_ramp_walk, how far (m) a hider started back from beside it toward the door (0
+        beside it; NaN without such a hider);
         ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
@@ -1702,6 +1755,7 @@ class HideAndSeek:
                  "cube_gap": self.cube_gap[ended].copy(),
                  "door_ramp": self.door_ramp[ended].copy(),
                  "door_ramp_gap": self.door_ramp_gap[ended].copy(),
+                 "door_ramp_walk": self.door_ramp_walk[ended].copy(),
                  "ramp_hider": self.ramp_hider[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy()}

@@ -66,7 +66,8 @@ import torch
 
 import env as game
 from attention import NetworkSizes, build_model
-from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
+from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, WalkReach,
+                        check_curriculum,
                         check_starts, first_cube_gaps)
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
@@ -263,8 +264,12 @@ class Trainer:
         if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
             for env in self.envs:
                 env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
+        if starts.door_ramp_beside:  # how far back from a door ramp its hider begins
+            for env in self.envs:  # (WalkReach moves them)
+                env.set_ramp_walks(0, starts.door_ramp_walk)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
         self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
+        self.walk_reach = WalkReach(starts) if starts.walk_reach > 0 else None
 
 
 def train(trainer, run, minutes=None, write_gif=True, quiet=False):
@@ -287,13 +292,15 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         new_stages = trainer.stages.update(record)  # 4. track the stages
         run.append_metrics(record)
         progress.show(record, trainer.stages.current())
-        for body, reach, hits in (("ramp", trainer.reach, climbed_in),  # 4b. move the gaps
-                                  ("cube", trainer.cube_reach,  # (curriculum.py)
-                                   lambda episodes: episodes["hiders_sealed_prep"])):
+        for what, reach, hits in (("ramp gaps", trainer.reach, climbed_in),  # 4b. move the
+                                  ("cube gaps", trainer.cube_reach,  # gaps (curriculum.py)
+                                   lambda episodes: episodes["hiders_sealed_prep"]),
+                                  ("hider's walks back from the ramp", trainer.walk_reach,
+                                   ramp_locked)):
             moved = (reach.update(trainer.envs, ended, hits(ended)) if reach is not None and ended
                      else None)
             if moved:
-                progress.note(f"{body} gaps now {moved[0] * game.CELL:.1f}-"
+                progress.note(f"{what} now {moved[0] * game.CELL:.1f}-"
                               f"{moved[1] * game.CELL:.1f} m, at step {trainer.steps:,}")
         for stage in new_stages:  # a stage's checkpoint is kept: the policy that showed it
             progress.note(f"stage reached: {stage['name']} at step {stage['steps']:,}")
@@ -511,6 +518,10 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
+    if trainer.config.curriculum.door_ramp_beside:  # how far back its hider began
+        record["door_ramp_walk_farthest"] = round(trainer.envs[0].ramp_walks[1] * game.CELL, 3)
+        if trainer.walk_reach is not None:  # ramps locked from there, before this update
+            record["walk_reach_share"] = trainer.walk_reach.share()
     for flag, part in (("door_ramp", trainer.config.curriculum.door_ramps),  # the ramp set
                        ("ramp_hider", trainer.config.curriculum.ramp_hiders)):  # at the door,
         if part > 0:  # a hider beside the ramp: how those ramp-defense starts ended
@@ -563,6 +574,11 @@ def climbed_in(episodes):
     """float [n]: 1 where a seeker stood CLIMB up and stood in the quadrant room (in either
     order: from outside a closed fort, over its wall), 0 where not, NaN without that room."""
     return (episodes["max_seeker_height"] >= CLIMB) * episodes["seeker_in_room"]
+
+
+def ramp_locked(episodes):
+    """float [n]: 1 where a ramp was locked when preparation ended (ramp defense), 0 where not."""
+    return (episodes["num_ramp_lock_prep"] > 0).astype(np.float64)
 
 
 FAR = 1.0  # m: a ramp that started this far short of the wall was brought there to be climbed
@@ -787,7 +803,9 @@ def save_checkpoint(trainer, path):
              "curriculum": None if trainer.curriculum is None else trainer.curriculum.state_dict(),
              "reach": None if trainer.reach is None else trainer.reach.state_dict(),
              "cube_reach": (None if trainer.cube_reach is None
-                            else trainer.cube_reach.state_dict())}
+                            else trainer.cube_reach.state_dict()),
+             "walk_reach": (None if trainer.walk_reach is None
+                            else trainer.walk_reach.state_dict())}
     atomic_save(state, path)
 
 
@@ -826,12 +844,15 @@ def load_checkpoint(path, device="cpu"):
         trainer.reach.load_state_dict(state["reach"])
     if trainer.cube_reach is not None and state.get("cube_reach") is not None:
         trainer.cube_reach.load_state_dict(state["cube_reach"])
+    if trainer.walk_reach is not None and state.get("walk_reach") is not None:
+        trainer.walk_reach.load_state_dict(state["walk_reach"])
     return trainer
 
 
 # What `ship` leaves out of a checkpoint: the worlds in play, the actors' carry and the start-state
 # buffer, most of the file at 512 worlds (about 4 MB of ramp-room-wall-3's 5.6 MB; 1.6 MB left).
-IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum", "reach", "cube_reach")
+IN_PLAY = ("envs", "env", "obs", "state", "starts", "curriculum", "reach", "cube_reach",
+           "walk_reach")
 
 
 def ship(source, out):
@@ -1025,7 +1046,7 @@ def format_time(seconds):
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
                   cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False,
-                  ramp_hiders=False):
+                  ramp_walks=None, ramp_hiders=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1041,7 +1062,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
     from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
     `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
-    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside); with
+    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside), with `ramp_walks`
+    (low, high) that many cells back from it toward the door (env.set_ramp_walks, as
+    curriculum.door_ramp_walk, which curriculum.walk_reach moves); with
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
     it (env.hiders_to_ramps, as curriculum.ramp_hiders). These keywords are
     the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
@@ -1071,6 +1094,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if (door_ramp_hider or door_ramp_beside) and door_ramps is None:
         raise ValueError("door_ramp_hider and door_ramp_beside place a hider near a ramp at "
                          "the door: they need door_ramps (--door-ramps LOW HIGH)")
+    if ramp_walks is not None and not door_ramp_beside:
+        raise ValueError(f"ramp_walks {tuple(ramp_walks)} move the hider that starts beside "
+                         f"the ramp at the door: they need door_ramp_beside "
+                         f"(--door-ramp-beside)")
     for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
         if on and cube_gaps is None:
             raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
@@ -1082,6 +1109,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
                         hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
         obs = env.observe()
+    if ramp_walks is not None:
+        env.set_ramp_walks(*ramp_walks)
     if door_ramps is not None:
         env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider,
                            hider_at_ramp=door_ramp_beside)
@@ -1240,6 +1269,20 @@ def locks_by_door_ramp_gap(episodes):
                             episodes["door_ramp_gap"], DOOR_RAMP_GAPS)
 
 
+DOOR_RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m back from beside the ramp, bin edges:
+# beside it, one step back, two or three, four or more (the doorway, where the gap is short)
+
+
+def locks_by_door_ramp_walk(episodes):
+    """In the episodes begun with a hider beside the ramp at the door or some cells back from
+    it (env.ramps_to_doors' hider_at_ramp), the share in which a ramp was locked when
+    preparation ended, and how many there were, for each range of DOOR_RAMP_WALKS (env.py's
+    `door_ramp_walk`): how far back from the ramp does the lock still come? Nothing where no
+    episode began so."""
+    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "door_ramp_walk",
+                            episodes["door_ramp_walk"], DOOR_RAMP_WALKS)
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
@@ -1248,7 +1291,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     built ("door_fort_episodes" of them); with `cube_gaps`, from forts left to finish
     ("door_cube_episodes" of them; then `hiders_sealed_prep` is the share the hiders closed,
     and `cube_outcomes` says what they did with the cube); with `door_ramps`, the ramp at
-    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks);
+    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks,
+    and with `door_ramp_beside` `locks_by_door_ramp_walk` too);
     with `ramp_hiders`, a hider beside the ramp ("ramp_hider_episodes" of them).
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
     `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
@@ -1269,7 +1313,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
         result |= cube_outcomes(episodes)
     if starts.get("door_ramps") is not None:
         result["door_ramp_episodes"] = int(episodes["door_ramp"].sum())
-        result |= locks_by_door_ramp_gap(episodes)
+        result |= locks_by_door_ramp_gap(episodes) | locks_by_door_ramp_walk(episodes)
     if starts.get("ramp_hiders"):
         result["ramp_hider_episodes"] = int(episodes["ramp_hider"].sum())
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
@@ -1408,6 +1452,11 @@ def run_panels(column):
                                    (f"{flag}_hiders_sealed_prep",
                                     "hiders sealed off when preparation ended"),
                                    (f"{flag}_hiders_sealed", "... at the end")]))
+    if (column("door_ramp_walk_farthest") > 0).any():  # curriculum.door_ramp_walk
+        series = [("door_ramp_walk_farthest", "farthest walk back from the ramp drawn (m)")]
+        if np.isfinite(column("walk_reach_share")).any():  # ... and curriculum.walk_reach
+            series.append(("walk_reach_share", "locked from there (walk_reach's window)"))
+        panels.append(("the hider's walk to a ramp at the door", series))
     return panels
 
 
@@ -1755,6 +1804,10 @@ def build_parser():
                              metavar=("LOW", "HIGH"), help="the game's own layout with the "
                              "ramp LOW..HIGH cells (0.2 m) straight out from the room's door "
                              "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
+        command.add_argument("--ramp-walks", type=int, nargs=2, default=None,
+                             metavar=("LOW", "HIGH"), help="with --door-ramp-beside: that hider "
+                             "LOW..HIGH cells (0.2 m) back from the ramp toward the door, "
+                             "facing it (curriculum.door_ramp_walk; 0 0: beside it)")
         for flag, text in (
                 ("--hiders-behind", "with --cube-gaps: the hiders start just behind the cube, "
                  "facing the door"),
@@ -1763,7 +1816,7 @@ def build_parser():
                 ("--door-ramp-hider", "with --door-ramps: a hider starts in the doorway, "
                  "facing out"),
                 ("--door-ramp-beside", "with --door-ramps: a hider starts outside beside the "
-                 "ramp, facing it"),
+                 "ramp, facing it (--ramp-walks: or some steps back toward the door)"),
                 ("--ramp-hiders", "the game's own layout with a hider outside beside the "
                  "ramp, facing it (curriculum.ramp_hiders)")):
             command.add_argument(flag, action="store_true", help=text)
@@ -1793,7 +1846,7 @@ def start_arrangements(args):
     return {name: getattr(args, name) for name in ("door_forts", "ramp_gaps", "cube_gaps",
                                                    "hiders_behind", "cube_arc", "door_ramps",
                                                    "door_ramp_hider", "door_ramp_beside",
-                                                   "ramp_hiders")}
+                                                   "ramp_walks", "ramp_hiders")}
 
 
 def main(argv=None):

@@ -12,8 +12,8 @@ import torch
 import env as game
 import physics
 import selfplay as sp
-from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, check_curriculum,
-                        rms_distance)
+from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, WalkReach,
+                        check_curriculum, rms_distance)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -1052,6 +1052,165 @@ def test_a_hider_beside_a_door_ramp_locks_it_from_outside_the_room():
     actions[:, 0, 4] = 1
     env.step(actions)
     assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
+
+
+# -- the hider some steps back from a door ramp: the walk out, a cell at a time
+# (curriculum.door_ramp_walk, walk_reach) --------------------------------------------------------
+
+def door_ramp_hiders(seed, gaps, walks, n=64):
+    """n worlds of ramp-room-lock begun with the ramp `gaps` cells out from the door and the
+    first hider `walks` cells back from beside it; returns (env, worlds arranged)."""
+    env = game.HideAndSeek("ramp-room-lock", n, seed=seed)
+    env.set_ramp_walks(*walks)
+    return env, env.ramps_to_doors(np.arange(n), gaps, hider_at_ramp=True)
+
+
+@pytest.mark.parametrize("walk", [1, 3])
+def test_a_walking_hider_stands_its_walk_back_from_the_door_ramp_facing_it(walk):
+    """Measured from the bodies' poses: the hider stands on the line through the door's centre
+    and the ramp's (straight out from the door), 0.43 m (beside it, as hiders_to_ramps stands
+    a hider) plus 0.2 m a cell from the ramp's centre, on the door's side, facing the ramp."""
+    env, arranged = door_ramp_hiders(walk, (6, 10), (walk, walk))
+    assert len(arranged) >= 60
+    ramp = env.n_agents + env.n_boxes
+    for w in arranged:
+        door = np.array(game.find_doors(env.world.walls[w], env.world.wall_height[w])[0][:2])
+        hider, at = env.world.pos[w, 0], env.world.pos[w, ramp]
+        to_ramp = at - hider
+        assert np.linalg.norm(to_ramp) == pytest.approx(0.43 + 0.2 * walk)
+        assert np.linalg.norm(hider - door) < np.linalg.norm(at - door)  # the door's side
+        to_door = door - hider
+        across = to_ramp[0] * to_door[1] - to_ramp[1] * to_door[0]  # 0: all three on a line
+        assert across == pytest.approx(0.0, abs=1e-9)
+        heading = env.world.angle[w, 0]
+        assert np.array([np.cos(heading), np.sin(heading)]) == pytest.approx(
+            to_ramp / np.linalg.norm(to_ramp))
+    np.testing.assert_allclose(env.door_ramp_walk[arranged], 0.2 * walk, atol=1e-9)
+
+
+def test_a_walk_longer_than_the_way_out_stops_in_the_doorway():
+    """Walks of 12 cells from ramps 0-2 cells out: every hider stands in the doorway, 0.1 m
+    into the room from the door's wall line (as `door_ramp_hider` stands it), and the walk
+    recorded is how far that is back from beside the ramp: its distance from the ramp's
+    centre less 0.43 m, none at gap 0, where the doorway is nearer than beside the ramp."""
+    env, arranged = door_ramp_hiders(9, (0, 2), (12, 12))
+    assert len(arranged) >= 60
+    ramp = env.n_agents + env.n_boxes
+    for w in arranged:
+        x_door, y_door, axis = game.find_doors(env.world.walls[w], env.world.wall_height[w])[0]
+        x, y = env.world.pos[w, 0]
+        assert (x - x_door, y - y_door) == pytest.approx((0.1, 0.0) if axis == 0 else (0.0, -0.1))
+        distance = np.linalg.norm(env.world.pos[w, ramp] - (x, y))
+        assert env.door_ramp_walk[w] == pytest.approx(max(distance - 0.43, 0.0))
+    assert set(np.round(env.door_ramp_walk[arranged], 6)) == {0.0, 0.18, 0.38}
+
+
+def test_walking_hiders_touch_no_body_and_a_lock_pressed_from_afar_does_not_take():
+    """At rest nothing moves in a step, and a hider a cell or more back from beside the ramp
+    (its face 0.38 m or more away, beyond the grab range) cannot lock it from there."""
+    env, arranged = door_ramp_hiders(10, (4, 10), (1, 4))
+    assert len(arranged) >= 60
+    before = env.world.pos[arranged].copy()
+    actions = np.tile(game.IDLE, (64, env.n_agents, 1))
+    actions[:, 0, 4] = 1  # the first hider presses lock
+    env.step(actions)
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+    ramp = env.n_agents + env.n_boxes
+    assert (env.world.locked_by[arranged, ramp] == physics.NO_TEAM).all()
+
+
+def test_door_ramp_walk_draws_every_walk_up_to_it():
+    worlds, n = game.HideAndSeek("ramp-room-lock", 800, seed=11), 800
+    config = CurriculumConfig(door_ramps=1.0, door_ramp_beside=True, door_ramp_walk=3)
+    worlds.set_ramp_walks(0, config.door_ramp_walk)  # as the Trainer sets them from the config
+    StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n))
+    walks = worlds.door_ramp_walk[worlds.door_ramp]
+    assert set(np.rint(walks / game.CELL)) == {0, 1, 2, 3}
+    assert (walks <= 0.6 + 1e-9).all()
+
+
+def test_ramp_walks_out_of_range_are_refused_and_kept():
+    env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
+    env.set_ramp_walks(1, 2)
+    with pytest.raises(ValueError, match="ramp walk gaps .* <= 12 .*got \\(0, 13\\)"):
+        env.set_ramp_walks(0, 13)
+    assert env.ramp_walks == (1, 2)
+
+
+def walk_episodes(walks_m, locked, door_ramp=True):
+    """The statistics WalkReach reads, for crafted episodes: walks (m), ramp locked (1 or 0)."""
+    n = len(walks_m)
+    return ({"door_ramp_walk": np.array(walks_m, float), "door_ramp": np.full(n, door_ramp)},
+            np.array(locked, float))
+
+
+def lock_worlds(groups=2):
+    envs = [game.HideAndSeek("ramp-room-lock", 2, seed=g) for g in range(groups)]
+    for env in envs:
+        env.set_ramp_walks(0, 2)
+    return envs
+
+
+def test_ramps_locked_from_the_farthest_walk_move_every_groups_hider_one_cell_back():
+    config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, door_ramp_walk=2,
+                              walk_reach=0.5, reach_window=4)
+    reach, envs = WalkReach(config), lock_worlds()
+    assert reach.update(envs, *walk_episodes([0.4, 0.4], [1, 0])) is None  # 2 of 4 seen
+    assert reach.update(envs, *walk_episodes([0.4, 0.0, 0.4], [1, 1, 0])) == (1, 3)
+    assert all(env.ramp_walks == (1, 3) for env in envs)
+    assert len(reach.hits) == 0  # the new farthest walk, 0.6 m, is judged afresh
+
+
+def test_only_door_ramp_episodes_at_the_farthest_walk_count():
+    config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, door_ramp_walk=2,
+                              walk_reach=0.5, reach_window=2)
+    reach, envs = WalkReach(config), lock_worlds(1)
+    reach.update(envs, *walk_episodes([0.0, 0.2, np.nan], [1, 1, 1]))  # nearer, no such hider
+    reach.update(envs, *walk_episodes([0.4, 0.4], [1, 1], door_ramp=False))  # not so begun
+    assert len(reach.hits) == 0 and envs[0].ramp_walks == (0, 2)
+
+
+def test_training_hands_walk_reach_the_ramp_locks_and_a_resumed_run_keeps_its_walks(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
+        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_ramps=1.0",
+        "curriculum.door_ramp_beside=true", "curriculum.door_ramp_walk=2",
+        "curriculum.walk_reach=0.9"])
+    trainer, seen = sp.Trainer(config, "cpu"), []
+    assert trainer.envs[0].ramp_walks == (0, 2)
+    trainer.walk_reach.update = lambda envs, ended, locked: seen.append(
+        np.array_equal(locked, ended["num_ramp_lock_prep"] > 0))
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert seen == [True, True]
+    rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
+    assert [float(r["door_ramp_walk_farthest"]) for r in rows] == [0.4, 0.4]
+    trainer.envs[0].set_ramp_walks(3, 5)
+    trainer.walk_reach.hits = np.array([1.0, 0.0])
+    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
+    resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
+    assert resumed.envs[0].ramp_walks == (3, 5)
+    np.testing.assert_array_equal(resumed.walk_reach.hits, [1.0, 0.0])
+
+
+def test_worlds_pickled_before_the_walks_start_their_hiders_beside_the_ramp():
+    env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
+    del env.ramp_walks, env.door_ramp_walk  # as pickled by an env.py without them
+    restored = pickle.loads(pickle.dumps(env))
+    assert restored.ramp_walks == (0, 0) and np.isnan(restored.door_ramp_walk).all()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["curriculum.door_ramps=0.5", "curriculum.door_ramp_walk=2"],
+     "door_ramp_walk=2 moves the hider .* needs curriculum.door_ramp_beside=true"),
+    (["curriculum.door_ramps=0.5", "curriculum.door_ramp_hider=true", "curriculum.walk_reach=0.3"],
+     "walk_reach=0.3 moves the hider .* needs curriculum.door_ramp_beside=true"),
+    (["curriculum.door_ramps=0.5", "curriculum.door_ramp_beside=true",
+      "curriculum.door_ramp_walk=13"], "door_ramp_walk=13 cells does not fit"),
+    (["curriculum.door_ramp_walk=-1"], "door_ramp_walk is a number of cells"),
+    (["curriculum.walk_reach=1.5"], "walk_reach is a share of episodes in \\[0, 1\\]")])
+def test_walks_set_badly_are_a_clear_error(settings, message):
+    with pytest.raises(ValueError, match=message):
+        sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"),
+                                      ["n_worlds=2"] + settings), "cpu")
 
 
 def test_ramp_hiders_restart_that_share_of_the_episodes():

@@ -4,6 +4,7 @@ write files that can be read back. Runs are tiny (8 worlds, 20-step rollouts) to
 
 import copy
 import csv
+import inspect
 import json
 import math
 import os
@@ -367,6 +368,37 @@ def test_locks_by_door_ramp_gap_split_the_door_ramps_as_a_plain_loop_does():
         assert split[f"locked_door_ramp_{name}"] == pytest.approx(sum(picked) / len(picked))
     assert sp.locks_by_door_ramp_gap({"door_ramp_gap": gaps[-1:],
                                       "num_ramp_lock_prep": locks[-1:]}) == {}
+
+
+def test_locks_by_door_ramp_walk_split_the_walking_hiders_as_a_plain_loop_does():
+    walks = np.array([0.0, 0.0, 0.2, 0.38, 0.4, 0.6, 0.8, 2.0, np.nan])
+    locks = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+    split = sp.locks_by_door_ramp_walk({"door_ramp_walk": walks, "num_ramp_lock_prep": locks})
+    for name, lo, hi in (("0.0-0.1m", 0.0, 0.1), ("0.1-0.3m", 0.1, 0.3), ("0.3-0.7m", 0.3, 0.7),
+                         ("0.7m+", 0.7, 9.0)):
+        picked = [lock for walk, lock in zip(walks, locks) if lo <= walk < hi]  # NaN: in none
+        assert split[f"episodes_door_ramp_walk_{name}"] == len(picked)
+        assert split[f"locked_door_ramp_walk_{name}"] == pytest.approx(sum(picked) / len(picked))
+
+
+def test_eval_with_ramp_walks_stands_every_hider_that_far_back_and_needs_a_hider_beside():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"]),
+                         "cpu")
+    result = sp.evaluate(trainer, n_worlds=6, door_ramps=(8, 10), door_ramp_beside=True,
+                         ramp_walks=(2, 2))
+    assert result["door_ramp_episodes"] == 6 == result["episodes_door_ramp_walk_0.3-0.7m"]
+    with pytest.raises(ValueError, match="they need door_ramp_beside"):
+        sp.evaluate(trainer, n_worlds=2, door_ramps=(0, 0), ramp_walks=(1, 1))
+
+
+def test_the_start_flags_of_eval_reach_play_episodes_as_its_keywords():
+    args = sp.build_parser().parse_args(["eval", "RUN", "--door-ramps", "8", "10",
+                                         "--door-ramp-beside", "--ramp-walks", "2", "2"])
+    starts = sp.start_arrangements(args)
+    assert set(starts) <= set(inspect.signature(sp.play_episodes).parameters)
+    assert (starts["door_ramps"], starts["door_ramp_beside"], starts["ramp_walks"]) == (
+        [8, 10], True, [2, 2])
+    assert not starts["door_ramp_hider"] and starts["cube_gaps"] is None
 
 
 def test_eval_from_the_ramp_defense_starts_plays_every_episode_so_and_refuses_forts_too():
