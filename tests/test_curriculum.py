@@ -385,11 +385,13 @@ def test_the_climb_over_the_hiders_own_forts_is_recorded_from_the_games_own_star
 
 # RampReach: the ramp's gaps move out once the seeker climbs in from the farthest one.
 
-def reach_episodes(gaps_m, climbed, door_fort=True):
-    """The statistics RampReach reads, for crafted episodes: gaps (m), climbs (1 or 0)."""
+def reach_episodes(reach, gaps_m, hits, begun=True):
+    """The statistics `reach` (a Reach or its class) reads, for crafted episodes: gaps (m)
+    under its gap key, begun (or not) as its flag says, and hits (1 or 0: a climb in, a fort
+    closed, a ramp locked)."""
     n = len(gaps_m)
-    return ({"ramp_gap": np.array(gaps_m, float), "door_fort": np.full(n, door_fort)},
-            np.array(climbed, float))
+    return ({reach.gap_key: np.array(gaps_m, float), reach.flag: np.full(n, begun)},
+            np.array(hits, float))
 
 
 def nudge_worlds(groups=2):
@@ -399,8 +401,8 @@ def nudge_worlds(groups=2):
 def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
     reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
         nudge_worlds()
-    assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) is None  # 2 of 4 seen
-    assert reach.update(envs, *reach_episodes([0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4 climbed
+    assert reach.update(envs, *reach_episodes(RampReach, [0.6, 0.6], [1, 0])) is None  # 2 of 4 seen
+    assert reach.update(envs, *reach_episodes(RampReach, [0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4 climbed
     assert all(env.rules.ramp_gap_min == 2 and env.rules.ramp_gap_max == 4 for env in envs)
     assert len(reach.hits) == 0  # the new farthest gap, 0.8 m, is judged afresh
 
@@ -408,11 +410,11 @@ def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
 def test_only_door_fort_episodes_at_the_farthest_gap_count():
     reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
         nudge_worlds(1)
-    reach.update(envs, *reach_episodes([0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer gaps
-    reach.update(envs, *reach_episodes([0.6] * 4, [1] * 4, door_fort=False))  # own starts
+    reach.update(envs, *reach_episodes(RampReach, [0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer gaps
+    reach.update(envs, *reach_episodes(RampReach, [0.6] * 4, [1] * 4, begun=False))  # own starts
     assert len(reach.hits) == 0
     climbs = [1, 1, 0, 0, 0]  # the first 4 would pass (2 of 4), the newest 4 do not (1 of 4)
-    assert reach.update(envs, *reach_episodes([0.6] * 5, climbs)) is None
+    assert reach.update(envs, *reach_episodes(RampReach, [0.6] * 5, climbs)) is None
     np.testing.assert_array_equal(reach.hits, climbs[1:])  # the window keeps the newest
     assert reach.share() == 0.25
     assert envs[0].rules.ramp_gap_max == 3
@@ -423,7 +425,7 @@ def test_the_gaps_stop_at_the_farthest_that_fits_outside_the_room():
         nudge_worlds(1)
     most = game.most_ramp_gap(envs[0].preset)
     envs[0].set_ramp_gaps(most - 2, most)
-    assert reach.update(envs, *reach_episodes([most * game.CELL], [1])) is None
+    assert reach.update(envs, *reach_episodes(RampReach, [most * game.CELL], [1])) is None
     assert envs[0].rules.ramp_gap_max == most == 12
 
 
@@ -628,55 +630,61 @@ def test_a_run_with_forts_left_to_finish_starts_from_cube_gap_and_the_two_below(
     assert sp.Trainer(config, "cpu").envs[0].cube_gaps == (2, 4)
 
 
-def cube_episodes(gaps_m, sealed, door_cube=True):
-    """The statistics CubeReach reads, for crafted episodes: gaps (m), sealed (1 or 0)."""
-    n = len(gaps_m)
-    return ({"cube_gap": np.array(gaps_m, float), "door_cube": np.full(n, door_cube)},
-            np.array(sealed, float))
+# Two of the Reach bodies, each with its game and the settings that switch it on: the cube of
+# the forts left to finish, the hider that walks out to a ramp at the door.
+REACHES = [(CubeReach, "ramp-room", dict(door_cubes=0.5, cube_reach=0.5)),
+           (WalkReach, "ramp-room-lock", dict(door_ramps=0.5, door_ramp_beside=True,
+                                              walk_reach=0.5))]
 
 
-def room_worlds(groups=2):
-    envs = [game.HideAndSeek("ramp-room", 2, seed=g) for g in range(groups)]
+def reach_worlds(reach, game_name, groups=2):
+    """`groups` envs of `game_name` whose gaps `reach` moves start at (0, 2)."""
+    envs = [game.HideAndSeek(game_name, 2, seed=g) for g in range(groups)]
     for env in envs:
-        env.set_cube_gaps(0, 2)
+        reach.set_gaps(env, 0, 2)
     return envs
 
 
-def test_forts_closed_from_the_farthest_gap_move_every_groups_cube_one_cell_back():
-    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=4)), \
-        room_worlds()
-    assert reach.update(envs, *cube_episodes([0.4, 0.4], [1, 0])) is None  # 2 of 4 seen
-    assert reach.update(envs, *cube_episodes([0.4, 0.0, 0.4], [1, 1, 0])) == (1, 3)
-    assert all(env.cube_gaps == (1, 3) for env in envs)
+@pytest.mark.parametrize("body, game_name, settings", REACHES)
+def test_hits_from_the_farthest_gap_move_every_groups_gaps_one_cell(body, game_name, settings):
+    reach = body(CurriculumConfig(**settings, reach_window=4))
+    envs = reach_worlds(reach, game_name)
+    assert reach.update(envs, *reach_episodes(reach, [0.4, 0.4], [1, 0])) is None  # 2 of 4
+    assert reach.update(envs, *reach_episodes(reach, [0.4, 0.0, 0.4], [1, 1, 0])) == (1, 3)
+    assert all(reach.gaps(env) == (1, 3) for env in envs)
     assert len(reach.hits) == 0  # the new farthest gap, 0.6 m, is judged afresh
 
 
-def test_only_forts_left_to_finish_at_the_farthest_gap_count():
-    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=2)), \
-        room_worlds(1)
-    reach.update(envs, *cube_episodes([0.0, 0.2, np.nan], [1, 1, 1]))  # nearer gaps, own starts
-    reach.update(envs, *cube_episodes([0.4, 0.4], [1, 1], door_cube=False))  # not so begun
-    assert len(reach.hits) == 0 and envs[0].cube_gaps == (0, 2)
+@pytest.mark.parametrize("body, game_name, settings", REACHES)
+def test_only_episodes_so_begun_at_the_farthest_gap_count(body, game_name, settings):
+    reach = body(CurriculumConfig(**settings, reach_window=2))
+    envs = reach_worlds(reach, game_name, groups=1)
+    reach.update(envs, *reach_episodes(reach, [0.0, 0.2, np.nan], [1, 1, 1]))  # nearer, own
+    reach.update(envs, *reach_episodes(reach, [0.4, 0.4], [1, 1], begun=False))  # not so begun
+    assert len(reach.hits) == 0 and reach.gaps(envs[0]) == (0, 2)
 
 
 def test_the_cube_gaps_stop_at_the_rooms_far_wall():
-    reach, envs = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=1)), \
-        room_worlds(1)
+    reach = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=1))
+    envs = reach_worlds(reach, "ramp-room", groups=1)
     envs[0].set_cube_gaps(9, 11)
-    assert reach.update(envs, *cube_episodes([11 * 0.2], [1])) is None
+    assert reach.update(envs, *reach_episodes(reach, [11 * 0.2], [1])) is None
     assert envs[0].cube_gaps == (9, 11) and game.most_cube_gap(envs[0].preset) == 11
 
 
-def test_a_resumed_run_keeps_its_cube_gaps_and_its_count(tmp_path):
-    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
-        "n_worlds=2", "curriculum.door_cubes=0.5", "curriculum.cube_reach=0.5"])
+@pytest.mark.parametrize("body, game_name, settings", REACHES)
+def test_a_resumed_run_keeps_its_gaps_and_its_count(body, game_name, settings, tmp_path):
+    config = sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + [
+        f"curriculum.{key}={str(value).lower()}" for key, value in settings.items()])
     trainer = sp.Trainer(config, "cpu")
-    trainer.envs[0].set_cube_gaps(3, 5)
-    trainer.cube_reach.hits = np.array([1.0, 0.0])
+    reach = trainer.cube_reach if body is CubeReach else trainer.walk_reach
+    reach.set_gaps(trainer.envs[0], 3, 5)
+    reach.hits = np.array([1.0, 0.0])
     sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
     resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
-    assert resumed.envs[0].cube_gaps == (3, 5)
-    np.testing.assert_array_equal(resumed.cube_reach.hits, [1.0, 0.0])
+    again = resumed.cube_reach if body is CubeReach else resumed.walk_reach
+    assert again.gaps(resumed.envs[0]) == (3, 5)
+    np.testing.assert_array_equal(again.hits, [1.0, 0.0])
 
 
 def test_training_records_forts_left_to_finish_apart_and_hands_cube_reach_the_seals(tmp_path):
@@ -865,7 +873,7 @@ def test_ramp_reach_moves_the_forts_wall_ramps_where_fort_ramps_set_them(tmp_pat
         "curriculum.fort_ramp_gap=2", "curriculum.ramp_reach=0.5", "curriculum.reach_window=2"])
     trainer = sp.Trainer(config, "cpu")
     assert trainer.envs[0].fort_ramp_gaps == (0, 2)  # from 0 to fort_ramp_gap
-    assert trainer.reach.update(trainer.envs, *reach_episodes([0.4, 0.4], [1, 0])) == (1, 3)
+    assert trainer.reach.update(trainer.envs, *reach_episodes(RampReach, [0.4, 0.4], [1, 0])) == (1, 3)
     assert trainer.envs[0].fort_ramp_gaps == (1, 3)
     assert trainer.envs[0].preset.ramp_gap == (0, 0)  # the game's own ramps stay anywhere
     sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
@@ -1033,13 +1041,19 @@ def test_a_hider_beside_the_ramp_touches_no_body_and_its_lock_takes():
     0.18 m from the hider's centre, is inside the grab range: a lock pressed takes."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=6)
     arranged = env.hiders_to_ramps(np.arange(64))
+    assert (lock_pressed_at_rest(env, arranged) == physics.HIDERS).all()
+
+
+def lock_pressed_at_rest(env, arranged):
+    """One step in which the first hider of every world presses lock and nothing is pushed:
+    checks that no body of the `arranged` worlds moved (none overlaps another) and returns
+    who locked their ramp (physics' locked_by, one per world)."""
     before = env.world.pos[arranged].copy()
-    actions = np.tile(game.IDLE, (64, env.n_agents, 1))
+    actions = np.tile(game.IDLE, (env.n_worlds, env.n_agents, 1))
     actions[:, 0, 4] = 1  # the first hider presses lock
     env.step(actions)
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
-    ramp = env.n_agents + env.n_boxes
-    assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
+    return env.world.locked_by[arranged, env.n_agents + env.n_boxes]
 
 
 def test_a_hider_beside_a_door_ramp_locks_it_from_outside_the_room():
@@ -1110,13 +1124,7 @@ def test_walking_hiders_touch_no_body_and_a_lock_pressed_from_afar_does_not_take
     (its face 0.38 m or more away, beyond the grab range) cannot lock it from there."""
     env, arranged = door_ramp_hiders(10, (4, 10), (1, 4))
     assert len(arranged) >= 60
-    before = env.world.pos[arranged].copy()
-    actions = np.tile(game.IDLE, (64, env.n_agents, 1))
-    actions[:, 0, 4] = 1  # the first hider presses lock
-    env.step(actions)
-    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
-    ramp = env.n_agents + env.n_boxes
-    assert (env.world.locked_by[arranged, ramp] == physics.NO_TEAM).all()
+    assert (lock_pressed_at_rest(env, arranged) == physics.NO_TEAM).all()
 
 
 def test_door_ramp_walk_draws_every_walk_up_to_it():
@@ -1137,40 +1145,7 @@ def test_ramp_walks_out_of_range_are_refused_and_kept():
     assert env.ramp_walks == (1, 2)
 
 
-def walk_episodes(walks_m, locked, door_ramp=True):
-    """The statistics WalkReach reads, for crafted episodes: walks (m), ramp locked (1 or 0)."""
-    n = len(walks_m)
-    return ({"door_ramp_walk": np.array(walks_m, float), "door_ramp": np.full(n, door_ramp)},
-            np.array(locked, float))
-
-
-def lock_worlds(groups=2):
-    envs = [game.HideAndSeek("ramp-room-lock", 2, seed=g) for g in range(groups)]
-    for env in envs:
-        env.set_ramp_walks(0, 2)
-    return envs
-
-
-def test_ramps_locked_from_the_farthest_walk_move_every_groups_hider_one_cell_back():
-    config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, door_ramp_walk=2,
-                              walk_reach=0.5, reach_window=4)
-    reach, envs = WalkReach(config), lock_worlds()
-    assert reach.update(envs, *walk_episodes([0.4, 0.4], [1, 0])) is None  # 2 of 4 seen
-    assert reach.update(envs, *walk_episodes([0.4, 0.0, 0.4], [1, 1, 0])) == (1, 3)
-    assert all(env.ramp_walks == (1, 3) for env in envs)
-    assert len(reach.hits) == 0  # the new farthest walk, 0.6 m, is judged afresh
-
-
-def test_only_door_ramp_episodes_at_the_farthest_walk_count():
-    config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, door_ramp_walk=2,
-                              walk_reach=0.5, reach_window=2)
-    reach, envs = WalkReach(config), lock_worlds(1)
-    reach.update(envs, *walk_episodes([0.0, 0.2, np.nan], [1, 1, 1]))  # nearer, no such hider
-    reach.update(envs, *walk_episodes([0.4, 0.4], [1, 1], door_ramp=False))  # not so begun
-    assert len(reach.hits) == 0 and envs[0].ramp_walks == (0, 2)
-
-
-def test_training_hands_walk_reach_the_ramp_locks_and_a_resumed_run_keeps_its_walks(tmp_path):
+def test_training_hands_walk_reach_the_ramp_locks_and_records_the_farthest_walk(tmp_path):
     config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
         "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_ramps=1.0",
         "curriculum.door_ramp_beside=true", "curriculum.door_ramp_walk=2",
@@ -1183,12 +1158,6 @@ def test_training_hands_walk_reach_the_ramp_locks_and_a_resumed_run_keeps_its_wa
     assert seen == [True, True]
     rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
     assert [float(r["door_ramp_walk_farthest"]) for r in rows] == [0.4, 0.4]
-    trainer.envs[0].set_ramp_walks(3, 5)
-    trainer.walk_reach.hits = np.array([1.0, 0.0])
-    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
-    resumed = sp.load_checkpoint(str(tmp_path / "c.pt"))
-    assert resumed.envs[0].ramp_walks == (3, 5)
-    np.testing.assert_array_equal(resumed.walk_reach.hits, [1.0, 0.0])
 
 
 def test_worlds_pickled_before_the_walks_start_their_hiders_beside_the_ramp():
