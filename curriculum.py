@@ -49,7 +49,7 @@ What this file teaches
     `door_ramps` and `ramp_hiders` are ours, for ramp defense (the game `ramp-room-lock`, whose
     ramps may be locked): a part of the episodes begins with the ramp moved outside the room's
     door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
-    doorway or beside it, `door_ramp_walk` some steps back from it, which `walk_reach`,
+    doorway or beside it, `door_ramp_walk` some steps out from it, which `walk_reach`,
     `WalkReach`, moves farther), or with a hider moved beside the ramp where the game put it
     (env.hiders_to_ramps). Hiders that have never stood within reach of a ramp seldom lock
     one (RUNS.md, step 19). Recorded apart too (`door_ramp_*`, `ramp_hider_*`).
@@ -128,12 +128,12 @@ class CurriculumConfig:
     door_ramp_beside: bool = False  # in those episodes the first hider starts outside beside
     # the ramp, facing it (env.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
     # way back into the room as long as the gap
-    door_ramp_walk: int = 0  # with door_ramp_beside: the farthest that hider starts back from
-    # beside the ramp toward the door, in cells (0.2 m), facing the ramp (env.walked_spot);
-    # each episode draws a walk from 0 to it (0: beside the ramp, a face drawn at random)
+    door_ramp_walk: int = 0  # with door_ramp_beside: the farthest that hider starts out from
+    # beside the ramp, in cells (0.2 m), still facing the face drawn (env.beside_ramp's
+    # `back`); each episode draws a walk from 0 to it (0: beside the ramp)
     walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
     # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
-    # moves one cell back toward the door; 0 (the default) keeps `door_ramp_walk`
+    # moves one cell farther out; 0 (the default) keeps `door_ramp_walk`
     ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
@@ -332,7 +332,7 @@ class Reach:
     still. ZACL's buffer moves the starts toward where the critic errs; this moves one body, a
     fixed step at a time, when a fixed test passes. Subclasses name the body: `RampReach`, the
     ramp the seeker brings to the room's wall; `CubeReach`, the cube the hiders push into
-    their doorway; `WalkReach`, the hider that walks out of the doorway to lock the ramp.
+    their doorway; `WalkReach`, the hider that walks to the ramp to lock it.
     """
 
     flag, gap_key = None, None  # the episodes' start flag and gap (m) in env.py's statistics
@@ -430,9 +430,9 @@ class CubeReach(Reach):
 
 class WalkReach(Reach):
     """The hider beside a ramp at the door (`curriculum.walk_reach`, with `door_ramp_beside`).
-    It starts `door_ramp_walk` cells back from beside the ramp toward the door (env.walked_spot);
-    a hit is the ramp locked when preparation ends, and the walks stop at env.most_ramp_gap
-    (beyond the farthest gap every hider stands in the doorway)."""
+    It starts `door_ramp_walk` cells out from beside one of the ramp's faces (env.beside_ramp's
+    `back`); a hit is the ramp locked when preparation ends, and the walks stop at
+    env.most_ramp_gap (2.4 m, about the way from the room's far corner to its door)."""
 
     flag, gap_key = "door_ramp", "door_ramp_walk"
 

@@ -884,8 +884,8 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 # It can also start them from a fort left to finish (`door_cubes`): the cube some cells straight
 # back from the door, unlocked, so the hiders learn the last push before the whole walk.
 # For ramp defense it starts some with the ramp outside the door (`door_ramp_position`, a hider
-# perhaps in the doorway, `doorway_spot`, or some steps out toward the ramp, `walked_spot`) or
-# with a hider beside the ramp (`beside_ramp`).
+# perhaps in the doorway, `doorway_spot`, or beside the ramp or some steps from it,
+# `beside_ramp`) or with a hider beside the ramp where the game put it (`beside_ramp` too).
 
 def find_doors(walls, wall_height):
     """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
@@ -994,20 +994,6 @@ def doorway_spot(door):
     tuple), IN_DOORWAY into the room, and the heading that faces it out of the room."""
     out = outward(door)
     return np.array(door[:2]) - IN_DOORWAY * out, math.atan2(out[1], out[0])
-
-
-def walked_spot(door, gap, walk):
-    """(spot [2], heading, back): where a hider stands on the way from `door` of the quadrant
-    room (a find_doors tuple) out to a ramp `gap` cells out from it (`door_ramp_position`):
-    `walk` cells (0.2 m) back toward the door from beside the ramp's face that looks at the
-    door (the `beside_ramp` distance), facing the ramp, and never deeper in than the doorway
-    (`doorway_spot`); `back`, how far (m) it stands back from beside the ramp, is
-    walk * CELL unless the doorway comes first (0 where even the doorway is no farther, as
-    at gap 0; curriculum.door_ramp_walk)."""
-    beside = DOOR_RAMP_INSET + gap * CELL - BESIDE_RAMP  # m out from the wall's line
-    along = max(beside - walk * CELL, -IN_DOORWAY)
-    _, heading = doorway_spot(door)  # facing out, toward the ramp
-    return np.array(door[:2]) + along * outward(door), heading, max(beside - along, 0.0)
 
 
 def whole_cells(body, low, high, most, what_most_is):
@@ -1144,7 +1130,7 @@ class HideAndSeek:
         self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
         self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
         # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
-        self.ramp_walks = (0, 0)  # cells a hider beside a door ramp starts back toward the door
+        self.ramp_walks = (0, 0)  # cells a hider beside a door ramp starts farther out
         # (`ramps_to_doors`' hider_at_ramp; `set_ramp_walks`)
         self.reset(seed)
 
@@ -1191,7 +1177,7 @@ class HideAndSeek:
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
-        self.door_ramp_walk = np.full(W, np.nan)  # ... and a hider beside it stood back from it
+        self.door_ramp_walk = np.full(W, np.nan)  # ... and a hider stood out from beside it
         self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
@@ -1449,14 +1435,13 @@ class HideAndSeek:
         (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
         `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
         those episodes are marked `ramp_hider` too): the lock is within reach, and the way
-        back into the room as long as the gap; or, each episode drawing a walk from
-        `ramp_walks` (`set_ramp_walks`), that many cells back from the ramp toward the door,
-        facing it (`walked_spot`; at walk 0 beside a face drawn at random, as before): the
-        lock a few steps away.
+        back into the room as long as the gap; each episode draws a walk from `ramp_walks`
+        (`set_ramp_walks`; (0, 0) unless set) and the hider stands that many cells farther
+        out from the face, facing the ramp: the lock a few steps away.
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
         `door_ramp_gap` the gap in m, and with `hider_at_ramp` `door_ramp_walk` how far (m)
-        the hider stood back from beside the ramp. Returns the worlds arranged."""
+        the hider stood out from beside the ramp. Returns the worlds arranged."""
         self.check_ramp_start("ramps_to_doors moves the ramp to the room's door")
         if hider_at_door and hider_at_ramp:
             raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
@@ -1468,7 +1453,7 @@ class HideAndSeek:
         def arrange(w):  # (the gap drawn, the hider's walk), or None where a body is in the way
             gap = int(self.rng.integers(low, high + 1))
             walk = (int(self.rng.integers(self.ramp_walks[0], self.ramp_walks[1] + 1))
-                    if hider_at_ramp and self.ramp_walks[1] > 0 else 0)  # (no draw: as before)
+                    if hider_at_ramp and self.ramp_walks[1] > 0 else 0)  # (no draw at (0, 0))
             door = find_doors(s.walls[w], s.wall_height[w])[0]
             spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
@@ -1482,21 +1467,15 @@ class HideAndSeek:
                     return None
                 s.pos[w, hider], s.angle[w, hider] = stand, heading
             s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
-            if hider_at_ramp and walk > 0:  # on the way back to the door, facing the ramp
-                stand, heading, back = walked_spot(door, gap, walk)
-                if overlaps_square(s, w, moved, stand, half=radius):
-                    return None
-                s.pos[w, hider], s.angle[w, hider] = stand, heading
-                return gap, back
-            if hider_at_ramp and not self.beside_ramp(w):
+            if hider_at_ramp and not self.beside_ramp(w, walk * CELL):
                 return None
-            return gap, 0.0
+            return gap, walk
 
         done, drawn = self.redraw_until(worlds, tries, arrange)
         self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
         self.door_ramp_gap[done] = np.array([gap for gap, _ in drawn]) * CELL
         if hider_at_ramp:
-            self.door_ramp_walk[done] = [back for _, back in drawn]
+            self.door_ramp_walk[done] = np.array([walk for _, walk in drawn]) * CELL
         return done
 
     def hiders_to_ramps(self, worlds, tries=8):
@@ -1523,13 +1502,14 @@ class HideAndSeek:
             raise ValueError(f"{what}: game {self.preset.name!r} has ramps={self.n_ramps}, "
                              f"expected 1 or more")
 
-    def beside_ramp(self, w):
+    def beside_ramp(self, w, back=0.0):
         """Move world w's first hider beside its first ramp, facing one of the ramp's four
-        faces (drawn at random) from 3 cm, inside the grab range, outside the room; False,
-        nothing moved, where no face leaves room for it in the arena clear of other bodies."""
+        faces (drawn at random) from 3 cm, inside the grab range, outside the room, or `back`
+        m farther out from that face, facing the ramp still; False, nothing moved, where no
+        face leaves room for it in the arena clear of other bodies."""
         s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
         edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
-        out = BESIDE_RAMP  # m from the ramp's centre to the hider's
+        out = BESIDE_RAMP + back  # m from the ramp's centre to the hider's
         ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
         hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
         for k in self.rng.permutation(4):
@@ -1579,7 +1559,7 @@ class HideAndSeek:
 
     def set_ramp_walks(self, low, high):
         """From the next `ramps_to_doors(..., hider_at_ramp=True)` on, the hider beside the
-        ramp starts `low`..`high` cells (0.2 m) back from it toward the door (`walked_spot`):
+        ramp starts `low`..`high` cells (0.2 m) farther out from its face (`beside_ramp`):
         curriculum.py's `WalkReach` moves them back as the hiders learn to walk out and lock
         it. Pickled with the worlds, so a resumed run keeps them."""
         self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
@@ -1733,8 +1713,8 @@ class HideAndSeek:
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
         door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
         door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere), and
-        door_ramp_walk, how far (m) a hider started back from beside it toward the door (0
-        beside it; NaN without such a hider);
+        door_ramp_walk, how far (m) a hider started out from beside it (0 beside it; NaN
+        without such a hider);
         ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;

@@ -264,7 +264,7 @@ class Trainer:
         if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
             for env in self.envs:
                 env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
-        if starts.door_ramp_beside:  # how far back from a door ramp its hider begins
+        if starts.door_ramp_beside:  # how far out from a door ramp its hider begins
             for env in self.envs:  # (WalkReach moves them)
                 env.set_ramp_walks(0, starts.door_ramp_walk)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
@@ -295,7 +295,7 @@ def train(trainer, run, minutes=None, write_gif=True, quiet=False):
         for what, reach, hits in (("ramp gaps", trainer.reach, climbed_in),  # 4b. move the
                                   ("cube gaps", trainer.cube_reach,  # gaps (curriculum.py)
                                    lambda episodes: episodes["hiders_sealed_prep"]),
-                                  ("hider's walks back from the ramp", trainer.walk_reach,
+                                  ("hider's walks to the ramp", trainer.walk_reach,
                                    ramp_locked)):
             moved = (reach.update(trainer.envs, ended, hits(ended)) if reach is not None and ended
                      else None)
@@ -1063,7 +1063,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
     `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
     `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside), with `ramp_walks`
-    (low, high) that many cells back from it toward the door (env.set_ramp_walks, as
+    (low, high) that many cells farther out from its face (env.set_ramp_walks, as
     curriculum.door_ramp_walk, which curriculum.walk_reach moves); with
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
     it (env.hiders_to_ramps, as curriculum.ramp_hiders). These keywords are
@@ -1269,15 +1269,15 @@ def locks_by_door_ramp_gap(episodes):
                             episodes["door_ramp_gap"], DOOR_RAMP_GAPS)
 
 
-DOOR_RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m back from beside the ramp, bin edges:
-# beside it, one step back, two or three, four or more (the doorway, where the gap is short)
+DOOR_RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m out from beside the ramp, bin edges:
+# beside it, a cell out, two or three, four or more
 
 
 def locks_by_door_ramp_walk(episodes):
-    """In the episodes begun with a hider beside the ramp at the door or some cells back from
+    """In the episodes begun with a hider beside the ramp at the door or some cells out from
     it (env.ramps_to_doors' hider_at_ramp), the share in which a ramp was locked when
     preparation ended, and how many there were, for each range of DOOR_RAMP_WALKS (env.py's
-    `door_ramp_walk`): how far back from the ramp does the lock still come? Nothing where no
+    `door_ramp_walk`): from how far does the hider still come to lock it? Nothing where no
     episode began so."""
     return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "door_ramp_walk",
                             episodes["door_ramp_walk"], DOOR_RAMP_WALKS)
@@ -1453,7 +1453,7 @@ def run_panels(column):
                                     "hiders sealed off when preparation ended"),
                                    (f"{flag}_hiders_sealed", "... at the end")]))
     if (column("door_ramp_walk_farthest") > 0).any():  # curriculum.door_ramp_walk
-        series = [("door_ramp_walk_farthest", "farthest walk back from the ramp drawn (m)")]
+        series = [("door_ramp_walk_farthest", "farthest walk to the ramp drawn (m)")]
         if np.isfinite(column("walk_reach_share")).any():  # ... and curriculum.walk_reach
             series.append(("walk_reach_share", "locked from there (walk_reach's window)"))
         panels.append(("the hider's walk to a ramp at the door", series))
@@ -1806,7 +1806,7 @@ def build_parser():
                              "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
         command.add_argument("--ramp-walks", type=int, nargs=2, default=None,
                              metavar=("LOW", "HIGH"), help="with --door-ramp-beside: that hider "
-                             "LOW..HIGH cells (0.2 m) back from the ramp toward the door, "
+                             "LOW..HIGH cells (0.2 m) farther out from the ramp's face, "
                              "facing it (curriculum.door_ramp_walk; 0 0: beside it)")
         for flag, text in (
                 ("--hiders-behind", "with --cube-gaps: the hiders start just behind the cube, "
@@ -1816,7 +1816,7 @@ def build_parser():
                 ("--door-ramp-hider", "with --door-ramps: a hider starts in the doorway, "
                  "facing out"),
                 ("--door-ramp-beside", "with --door-ramps: a hider starts outside beside the "
-                 "ramp, facing it (--ramp-walks: or some steps back toward the door)"),
+                 "ramp, facing it (--ramp-walks: or some steps out from it)"),
                 ("--ramp-hiders", "the game's own layout with a hider outside beside the "
                  "ramp, facing it (curriculum.ramp_hiders)")):
             command.add_argument(flag, action="store_true", help=text)
