@@ -965,6 +965,12 @@ DOOR_RAMP_INSET = physics.WALL_THICKNESS / 2 + RAMP_HALF[0] + 0.01  # m from a w
 # the centre of a ramp flush against it (1 cm play)
 
 
+def outward(door):
+    """[2]: the unit vector straight out of the quadrant room through `door` (a find_doors
+    tuple): -x through its vertical wall, +y through its horizontal one."""
+    return np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
+
+
 def door_ramp_position(door, gap):
     """[2]: where a ramp's centre stands outside the quadrant room, straight out from `door` (a
     find_doors tuple; the room lies on the +x side of its vertical wall and the -y side of its
@@ -972,12 +978,6 @@ def door_ramp_position(door, gap):
     over the doorway, where a hider standing in the door reaches it (grab range 0.25 m from
     the agent's centre); farther out, a hider must walk out to it (curriculum.door_ramps)."""
     return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * outward(door)
-
-
-def outward(door):
-    """[2]: the unit vector straight out of the quadrant room through `door` (a find_doors
-    tuple): -x through its vertical wall, +y through its horizontal one."""
-    return np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
 
 
 BESIDE_RAMP = RAMP_HALF[0] + physics.Physics().agent_radius + 0.03  # m from a ramp's centre
@@ -1560,7 +1560,7 @@ class HideAndSeek:
     def set_ramp_walks(self, low, high):
         """From the next `ramps_to_doors(..., hider_at_ramp=True)` on, the hider beside the
         ramp starts `low`..`high` cells (0.2 m) farther out from its face (`beside_ramp`):
-        curriculum.py's `WalkReach` moves them back as the hiders learn to walk out and lock
+        curriculum.py's `WalkReach` moves them out as the hiders learn to walk to it and lock
         it. Pickled with the worlds, so a resumed run keeps them."""
         self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
                                       f"the room's wall to the arena's edge in "

@@ -67,8 +67,7 @@ import torch
 import env as game
 from attention import NetworkSizes, build_model
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, WalkReach,
-                        check_curriculum,
-                        check_starts, first_cube_gaps)
+                        check_curriculum, check_starts, first_cube_gaps)
 from physics import HIDERS, SEEKERS, write_gif
 from ppo import PPO, PPOConfig, Rollout, stack_steps
 
@@ -518,7 +517,7 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
-    if trainer.config.curriculum.door_ramp_beside:  # how far back its hider began
+    if trainer.config.curriculum.door_ramp_beside:  # how far out its hider began
         record["door_ramp_walk_farthest"] = round(trainer.envs[0].ramp_walks[1] * game.CELL, 3)
         if trainer.walk_reach is not None:  # ramps locked from there, before this update
             record["walk_reach_share"] = trainer.walk_reach.share()
