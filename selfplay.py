@@ -1045,7 +1045,7 @@ def format_time(seconds):
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
                   cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False,
-                  ramp_walks=None, ramp_hiders=False):
+                  ramp_walks=None, ramp_hiders=False, ramps_locked=False):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1065,7 +1065,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     (low, high) that many cells farther out from its face (env.set_ramp_walks, as
     curriculum.door_ramp_walk, which curriculum.walk_reach moves); with
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
-    it (env.hiders_to_ramps, as curriculum.ramp_hiders). These keywords are
+    it (env.hiders_to_ramps, as curriculum.ramp_hiders). With `ramps_locked`, whatever the
+    start, every ramp begins locked by the hiders, as if they had locked it before the first
+    step (a hider in reach that does not press lock unlocks it, as in play): what ramp
+    defense would be worth. These keywords are
     the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
@@ -1116,6 +1119,13 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         obs = env.observe()
     if ramp_hiders:
         env.hiders_to_ramps(np.arange(n_worlds))
+        obs = env.observe()
+    if ramps_locked:
+        if not env.preset.lock_ramps:
+            raise ValueError(f"ramps_locked (--ramps-locked) locks the ramps for the hiders: "
+                             f"game {env.preset.name!r} has lock_ramps=False, expected a game "
+                             f"whose ramps may be locked (e.g. ramp-room-lock)")
+        env.world.locked_by[env.world.kind == game.RAMP] = HIDERS
         obs = env.observe()
     device = next(model.parameters()).device
     state = model.initial_state(n)
@@ -1817,7 +1827,9 @@ def build_parser():
                 ("--door-ramp-beside", "with --door-ramps: a hider starts outside beside the "
                  "ramp, facing it (--ramp-walks: or some steps out from it)"),
                 ("--ramp-hiders", "the game's own layout with a hider outside beside the "
-                 "ramp, facing it (curriculum.ramp_hiders)")):
+                 "ramp, facing it (curriculum.ramp_hiders)"),
+                ("--ramps-locked", "with any start: every ramp begins locked by the hiders "
+                 "(what ramp defense would be worth)")):
             command.add_argument(flag, action="store_true", help=text)
     p = sub.add_parser("plot", help="rewards and behaviour statistics of a run, as a PNG; "
                        "of several runs, one line each (default --out compare.png)")
@@ -1845,7 +1857,8 @@ def start_arrangements(args):
     return {name: getattr(args, name) for name in ("door_forts", "ramp_gaps", "cube_gaps",
                                                    "hiders_behind", "cube_arc", "door_ramps",
                                                    "door_ramp_hider", "door_ramp_beside",
-                                                   "ramp_walks", "ramp_hiders")}
+                                                   "ramp_walks", "ramp_hiders",
+                                                   "ramps_locked")}
 
 
 def main(argv=None):

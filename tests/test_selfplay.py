@@ -401,6 +401,29 @@ def test_the_start_flags_of_eval_reach_play_episodes_as_its_keywords():
     assert not starts["door_ramp_hider"] and starts["cube_gaps"] is None
 
 
+@pytest.mark.parametrize("starts", [{}, {"door_ramps": (0, 4), "door_ramp_beside": True}])
+def test_ramps_locked_begin_every_episode_with_the_ramps_locked_by_the_hiders(starts):
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=2"]),
+                         "cpu")
+    first = []
+
+    def on_frame(env):
+        if not first:  # the worlds as the first step finds them
+            ramps = env.world.kind == sp.game.RAMP
+            first.append((env.world.locked_by[ramps].copy(), ramps.sum()))
+
+    sp.play_episodes(trainer.ppo.model, trainer.config, 3, on_frame=on_frame, ramps_locked=True,
+                     **starts)
+    locked_by, ramps = first[0]
+    assert ramps == 3 and (locked_by == sp.HIDERS).all()
+
+
+def test_ramps_locked_in_a_game_whose_ramps_may_not_be_locked_is_a_clear_error():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    with pytest.raises(ValueError, match="game 'ramp-room' has lock_ramps=False"):
+        sp.evaluate(trainer, n_worlds=2, ramps_locked=True)
+
+
 def test_eval_from_the_ramp_defense_starts_plays_every_episode_so_and_refuses_forts_too():
     config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"])
     trainer = sp.Trainer(config, "cpu")
