@@ -49,9 +49,9 @@ What this file teaches
     `door_ramps` and `ramp_hiders` are ours, for ramp defense (the game `ramp-room-lock`, whose
     ramps may be locked): a part of the episodes begins with the ramp moved outside the room's
     door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
-    doorway or beside it, `door_ramp_walk` some steps out from it, which `walk_reach`,
-    `WalkReach`, moves farther), or with a hider moved beside the ramp where the game put it
-    (env.hiders_to_ramps). Hiders that have never stood within reach of a ramp seldom lock
+    doorway or beside it), or with a hider moved beside the ramp where the game put it
+    (env.hiders_to_ramps); `ramp_walk` starts a hider placed beside a ramp some steps out from
+    it instead, and `walk_reach` (`WalkReach`) moves it farther. Hiders that have never stood within reach of a ramp seldom lock
     one (RUNS.md, step 19). Recorded apart too (`door_ramp_*`, `ramp_hider_*`).
 
 Reading order
@@ -128,16 +128,16 @@ class CurriculumConfig:
     door_ramp_beside: bool = False  # in those episodes the first hider starts outside beside
     # the ramp, facing it (env.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
     # way back into the room as long as the gap
-    door_ramp_walk: int = 0  # with door_ramp_beside: the farthest that hider starts out from
-    # beside the ramp, in cells (0.2 m), still facing the face drawn (env.beside_ramp's
-    # `back`); each episode draws a walk from 0 to it (0: beside the ramp)
-    walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
-    # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
-    # moves one cell farther out; 0 (the default) keeps `door_ramp_walk`
     ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
     # share + door_forts + door_cubes + door_ramps + ramp_hiders <= 1
+    ramp_walk: int = 0  # with door_ramp_beside or ramp_hiders: the farthest that hider starts
+    # out from beside the ramp, in cells (0.2 m), still facing the face drawn (env.draw_walk);
+    # each episode draws a walk from 0 to it (0: beside the ramp)
+    walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
+    # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
+    # moves one cell farther out; 0 (the default) keeps `ramp_walk`
 
 
     def restarts(self):
@@ -163,7 +163,7 @@ def check_curriculum(config):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} is a share of episodes in [0, 1], got "
                              f"{getattr(config, name)}")
-    for name in ("cube_gap", "cube_spread", "fort_ramp_gap", "door_ramp_gap", "door_ramp_walk"):
+    for name in ("cube_gap", "cube_spread", "fort_ramp_gap", "door_ramp_gap", "ramp_walk"):
         if getattr(config, name) < 0:
             raise ValueError(f"curriculum.{name} is a number of cells >= 0, got "
                              f"{getattr(config, name)}")
@@ -429,12 +429,12 @@ class CubeReach(Reach):
 
 
 class WalkReach(Reach):
-    """The hider beside a ramp at the door (`curriculum.walk_reach`, with `door_ramp_beside`).
-    It starts `door_ramp_walk` cells out from beside one of the ramp's faces (env.beside_ramp's
-    `back`); a hit is the ramp locked when preparation ends, and the walks stop at
+    """The hider placed beside a ramp (`curriculum.walk_reach`, with `door_ramp_beside` or
+    `ramp_hiders`). It starts `ramp_walk` cells out from beside one of the ramp's faces
+    (env.draw_walk); a hit is the ramp locked when preparation ends, and the walks stop at
     env.most_ramp_gap (2.4 m, about the way from the room's far corner to its door)."""
 
-    flag, gap_key = "door_ramp", "door_ramp_walk"
+    flag, gap_key = "ramp_hider", "ramp_walk"
 
     def __init__(self, config):
         super().__init__(config, config.walk_reach)
@@ -464,9 +464,9 @@ def check_starts(config, preset):
     forts left to finish, and so does `cube_arc`; `door_ramps` and `ramp_hiders` need a game
     whose hiders start in the room, with a ramp, and `door_ramp_gap` a gap that fits outside
     it, and a hider placed at the door or beside the ramp needs `door_ramps`, one or the
-    other; `door_ramp_walk` and `walk_reach` move the hider beside the ramp, so they need
-    `door_ramp_beside`, and the walk must fit outside the room as the gap does: a clear
-    error otherwise, before any episode starts."""
+    other; `ramp_walk` and `walk_reach` move a hider placed beside the ramp, so they need
+    `door_ramp_beside` or `ramp_hiders`, and the walk must fit outside the room as the gap
+    does: a clear error otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
     for name in ("door_ramp_hider", "door_ramp_beside"):
@@ -474,13 +474,13 @@ def check_starts(config, preset):
             raise ValueError(f"curriculum.{name} places a hider in the episodes begun with the "
                              f"ramp at the door: it needs curriculum.door_ramps > 0, got "
                              f"{config.door_ramps}")
-    for name in ("door_ramp_walk", "walk_reach"):
-        if getattr(config, name) > 0 and not config.door_ramp_beside:
-            raise ValueError(f"curriculum.{name}={getattr(config, name)} moves the hider that "
-                             f"starts beside the ramp at the door: it needs "
-                             f"curriculum.door_ramp_beside=true")
-    if config.door_ramp_walk > game.most_ramp_gap(preset):
-        raise ValueError(f"curriculum.door_ramp_walk={config.door_ramp_walk} cells does not fit "
+    for name in ("ramp_walk", "walk_reach"):
+        if getattr(config, name) > 0 and not (config.door_ramp_beside or config.ramp_hiders > 0):
+            raise ValueError(f"curriculum.{name}={getattr(config, name)} moves a hider placed "
+                             f"beside the ramp: it needs curriculum.door_ramp_beside=true or "
+                             f"curriculum.ramp_hiders > 0")
+    if config.ramp_walk > game.most_ramp_gap(preset):
+        raise ValueError(f"curriculum.ramp_walk={config.ramp_walk} cells does not fit "
                          f"between the room's wall and the arena's edge in {preset.name!r}: "
                          f"expected at most {game.most_ramp_gap(preset)}")
     if config.door_ramp_hider and config.door_ramp_beside:

@@ -1130,8 +1130,8 @@ class HideAndSeek:
         self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
         self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
         # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
-        self.ramp_walks = (0, 0)  # cells a hider beside a door ramp starts farther out
-        # (`ramps_to_doors`' hider_at_ramp; `set_ramp_walks`)
+        self.ramp_walks = (0, 0)  # cells a hider placed beside a ramp starts farther out
+        # (`ramps_to_doors`' hider_at_ramp, `hiders_to_ramps`; `set_ramp_walks`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -1153,7 +1153,7 @@ class HideAndSeek:
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
         self.__dict__.setdefault("ramp_walks", (0, 0))
-        self.__dict__.setdefault("door_ramp_walk", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("ramp_walk", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("observe_doors", False)
@@ -1177,8 +1177,8 @@ class HideAndSeek:
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
         self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
-        self.door_ramp_walk = np.full(W, np.nan)  # ... and a hider stood out from beside it
         self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
+        self.ramp_walk = np.full(W, np.nan)  # how far (m) that hider stood out from beside it
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
@@ -1296,7 +1296,7 @@ class HideAndSeek:
         self.replayed[which] = False
         self.door_fort[which] = self.door_cube[which] = self.door_ramp[which] = False
         self.ramp_hider[which] = False
-        self.cube_gap[which] = self.door_ramp_gap[which] = self.door_ramp_walk[which] = np.nan
+        self.cube_gap[which] = self.door_ramp_gap[which] = self.ramp_walk[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
@@ -1435,13 +1435,11 @@ class HideAndSeek:
         (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
         `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
         those episodes are marked `ramp_hider` too): the lock is within reach, and the way
-        back into the room as long as the gap; each episode draws a walk from `ramp_walks`
-        (`set_ramp_walks`; (0, 0) unless set) and the hider stands that many cells farther
-        out from the face, facing the ramp: the lock a few steps away.
+        back into the room as long as the gap (or some cells farther out: `draw_walk`).
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
-        `door_ramp_gap` the gap in m, and with `hider_at_ramp` `door_ramp_walk` how far (m)
-        the hider stood out from beside the ramp. Returns the worlds arranged."""
+        `door_ramp_gap` the gap in m (and `ramp_walk` as `draw_walk` says). Returns the
+        worlds arranged."""
         self.check_ramp_start("ramps_to_doors moves the ramp to the room's door")
         if hider_at_door and hider_at_ramp:
             raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
@@ -1452,8 +1450,7 @@ class HideAndSeek:
 
         def arrange(w):  # (the gap drawn, the hider's walk), or None where a body is in the way
             gap = int(self.rng.integers(low, high + 1))
-            walk = (int(self.rng.integers(self.ramp_walks[0], self.ramp_walks[1] + 1))
-                    if hider_at_ramp and self.ramp_walks[1] > 0 else 0)  # (no draw at (0, 0))
+            walk = self.draw_walk() if hider_at_ramp else 0
             door = find_doors(s.walls[w], s.wall_height[w])[0]
             spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
@@ -1475,7 +1472,7 @@ class HideAndSeek:
         self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
         self.door_ramp_gap[done] = np.array([gap for gap, _ in drawn]) * CELL
         if hider_at_ramp:
-            self.door_ramp_walk[done] = np.array([walk for _, walk in drawn]) * CELL
+            self.ramp_walk[done] = np.array([walk for _, walk in drawn]) * CELL
         return done
 
     def hiders_to_ramps(self, worlds, tries=8):
@@ -1486,13 +1483,27 @@ class HideAndSeek:
         the seeker could climb by it, once the hider is back in the room (a start for ramp
         defense in the game's own places: curriculum.ramp_hiders). A face whose spot leaves
         the arena, lies in the room or touches another body is not used; where none is free
-        the layout is drawn again, up to `tries` times. Those episodes are marked `replayed`
-        and `ramp_hider`. Returns the worlds arranged."""
+        the layout is drawn again, up to `tries` times. Or some cells farther out:
+        `draw_walk`. Those episodes are marked `replayed` and `ramp_hider`. Returns the
+        worlds arranged."""
         self.check_ramp_start("hiders_to_ramps moves a hider beside the ramp")
-        done, _ = self.redraw_until(worlds, tries,
-                                    lambda w: True if self.beside_ramp(w) else None)
+
+        def arrange(w):  # the hider's walk, or None where no face is free
+            walk = self.draw_walk()
+            return walk if self.beside_ramp(w, walk * CELL) else None
+
+        done, walks = self.redraw_until(worlds, tries, arrange)
         self.ramp_hider[done] = True
+        self.ramp_walk[done] = np.array(walks) * CELL
         return done
+
+    def draw_walk(self):
+        """For a hider placed beside a ramp (`hiders_to_ramps`, `ramps_to_doors`' hider_at_ramp):
+        how many cells (0.2 m) farther out from the ramp's face it starts, still facing the
+        ramp, drawn from `ramp_walks` (`set_ramp_walks`; (0, 0), beside it, unless set, with
+        nothing drawn then): the lock a few steps away. Recorded as `ramp_walk`, in m."""
+        low, high = self.ramp_walks
+        return int(self.rng.integers(low, high + 1)) if high > 0 else 0
 
     def check_ramp_start(self, what):
         """A clear error, naming `what` the start does, unless the game's hiders start in the
@@ -1558,8 +1569,9 @@ class HideAndSeek:
                                           f"{self.preset.name!r}")
 
     def set_ramp_walks(self, low, high):
-        """From the next `ramps_to_doors(..., hider_at_ramp=True)` on, the hider beside the
-        ramp starts `low`..`high` cells (0.2 m) farther out from its face (`beside_ramp`):
+        """From the next `ramps_to_doors(..., hider_at_ramp=True)` or `hiders_to_ramps` on, the
+        hider placed beside the ramp starts `low`..`high` cells (0.2 m) farther out from its
+        face (`draw_walk`, `beside_ramp`):
         curriculum.py's `WalkReach` moves them out as the hiders learn to walk to it and lock
         it. Pickled with the worlds, so a resumed run keeps them."""
         self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
@@ -1712,10 +1724,10 @@ class HideAndSeek:
         door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
         door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
-        door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere), and
-        door_ramp_walk, how far (m) a hider started out from beside it (0 beside it; NaN
-        without such a hider);
-        ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`);
+        door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
+        ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`, or `ramps_to_doors`'
+        hider_at_ramp), and ramp_walk, how far (m) it started out from beside it (0 beside it;
+        NaN elsewhere);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
@@ -1735,8 +1747,8 @@ class HideAndSeek:
                  "cube_gap": self.cube_gap[ended].copy(),
                  "door_ramp": self.door_ramp[ended].copy(),
                  "door_ramp_gap": self.door_ramp_gap[ended].copy(),
-                 "door_ramp_walk": self.door_ramp_walk[ended].copy(),
                  "ramp_hider": self.ramp_hider[ended].copy(),
+                 "ramp_walk": self.ramp_walk[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]

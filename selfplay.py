@@ -207,12 +207,17 @@ def check_config(config):
     check_curriculum(config.curriculum)
 
 
+RENAMED = {"door_ramp_walk": "ramp_walk"}  # curriculum settings saved under an older name
+
+
 def config_from_dict(d):
     """A TrainConfig from its asdict() form (a checkpoint's, config.json's); configs saved before
-    the curriculum existed had none, which is the curriculum switched off."""
+    the curriculum existed had none, which is the curriculum switched off, and settings saved
+    under an older name (RENAMED) load under the new one."""
+    curriculum = {RENAMED.get(key, key): value for key, value in d.get("curriculum", {}).items()}
     return TrainConfig(**{**d, "network": NetworkSizes(**d["network"]),
                           "ppo": PPOConfig(**d["ppo"]),
-                          "curriculum": CurriculumConfig(**d.get("curriculum", {}))})
+                          "curriculum": CurriculumConfig(**curriculum)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,9 +268,9 @@ class Trainer:
         if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
             for env in self.envs:
                 env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
-        if starts.door_ramp_beside:  # how far out from a door ramp its hider begins
-            for env in self.envs:  # (WalkReach moves them)
-                env.set_ramp_walks(0, starts.door_ramp_walk)
+        if starts.door_ramp_beside or starts.ramp_hiders > 0:  # how far out from a ramp the
+            for env in self.envs:  # hider placed beside it begins (WalkReach moves them)
+                env.set_ramp_walks(0, starts.ramp_walk)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
         self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
         self.walk_reach = WalkReach(starts) if starts.walk_reach > 0 else None
@@ -517,8 +522,9 @@ def make_record(trainer, rollout, ended, diagnostics, update_start, replayed=Non
         record["cube_gap_farthest"] = round(trainer.envs[0].cube_gaps[1] * game.CELL, 3)
         if trainer.cube_reach is not None:  # forts closed from there, before this update
             record["cube_reach_share"] = trainer.cube_reach.share()
-    if trainer.config.curriculum.door_ramp_beside:  # how far out its hider began
-        record["door_ramp_walk_farthest"] = round(trainer.envs[0].ramp_walks[1] * game.CELL, 3)
+    if max(trainer.config.curriculum.ramp_walk, trainer.config.curriculum.walk_reach) > 0:
+        # how far out from a ramp the hider placed beside it began
+        record["ramp_walk_farthest"] = round(trainer.envs[0].ramp_walks[1] * game.CELL, 3)
         if trainer.walk_reach is not None:  # ramps locked from there, before this update
             record["walk_reach_share"] = trainer.walk_reach.share()
     for flag, part in (("door_ramp", trainer.config.curriculum.door_ramps),  # the ramp set
@@ -1061,11 +1067,11 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
     from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
     `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
-    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside), with `ramp_walks`
-    (low, high) that many cells farther out from its face (env.set_ramp_walks, as
-    curriculum.door_ramp_walk, which curriculum.walk_reach moves); with
+    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside); with
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
-    it (env.hiders_to_ramps, as curriculum.ramp_hiders). With `ramps_locked`, whatever the
+    it (env.hiders_to_ramps, as curriculum.ramp_hiders); with `ramp_walks` (low, high), the
+    hider of either of those two that many cells farther out from the ramp's face
+    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves). With `ramps_locked`, whatever the
     start, every ramp begins locked by the hiders, as if they had locked it before the first
     step (a hider in reach that does not press lock unlocks it, as in play): what ramp
     defense would be worth. These keywords are
@@ -1096,10 +1102,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     if (door_ramp_hider or door_ramp_beside) and door_ramps is None:
         raise ValueError("door_ramp_hider and door_ramp_beside place a hider near a ramp at "
                          "the door: they need door_ramps (--door-ramps LOW HIGH)")
-    if ramp_walks is not None and not door_ramp_beside:
-        raise ValueError(f"ramp_walks {tuple(ramp_walks)} move the hider that starts beside "
-                         f"the ramp at the door: they need door_ramp_beside "
-                         f"(--door-ramp-beside)")
+    if ramp_walks is not None and not (door_ramp_beside or ramp_hiders):
+        raise ValueError(f"ramp_walks {tuple(ramp_walks)} move a hider placed beside the ramp: "
+                         f"they need door_ramp_beside (--door-ramp-beside) or ramp_hiders "
+                         f"(--ramp-hiders)")
     for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
         if on and cube_gaps is None:
             raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
@@ -1278,18 +1284,18 @@ def locks_by_door_ramp_gap(episodes):
                             episodes["door_ramp_gap"], DOOR_RAMP_GAPS)
 
 
-DOOR_RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m out from beside the ramp, bin edges:
+RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m out from beside the ramp, bin edges:
 # beside it, a cell out, two or three, four or more
 
 
-def locks_by_door_ramp_walk(episodes):
-    """In the episodes begun with a hider beside the ramp at the door or some cells out from
-    it (env.ramps_to_doors' hider_at_ramp), the share in which a ramp was locked when
-    preparation ended, and how many there were, for each range of DOOR_RAMP_WALKS (env.py's
-    `door_ramp_walk`): from how far does the hider still come to lock it? Nothing where no
-    episode began so."""
-    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "door_ramp_walk",
-                            episodes["door_ramp_walk"], DOOR_RAMP_WALKS)
+def locks_by_ramp_walk(episodes):
+    """In the episodes begun with a hider placed beside the ramp or some cells out from it
+    (env.hiders_to_ramps, env.ramps_to_doors' hider_at_ramp), the share in which a ramp was
+    locked when preparation ended, and how many there were, for each range of RAMP_WALKS
+    (env.py's `ramp_walk`): from how far does the hider still come to lock it? Nothing where
+    no episode began so."""
+    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "ramp_walk",
+                            episodes["ramp_walk"], RAMP_WALKS)
 
 
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
@@ -1300,9 +1306,9 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     built ("door_fort_episodes" of them); with `cube_gaps`, from forts left to finish
     ("door_cube_episodes" of them; then `hiders_sealed_prep` is the share the hiders closed,
     and `cube_outcomes` says what they did with the cube); with `door_ramps`, the ramp at
-    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks,
-    and with `door_ramp_beside` `locks_by_door_ramp_walk` too);
-    with `ramp_hiders`, a hider beside the ramp ("ramp_hider_episodes" of them).
+    the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks);
+    with `ramp_hiders`, a hider beside the ramp ("ramp_hider_episodes" of them); with either
+    and a hider placed beside the ramp, `locks_by_ramp_walk` splits the locks by its walk.
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
     `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
     tracker's climb); `seekers_in_room`, in which a seeker stood in the quadrant room,
@@ -1322,9 +1328,10 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
         result |= cube_outcomes(episodes)
     if starts.get("door_ramps") is not None:
         result["door_ramp_episodes"] = int(episodes["door_ramp"].sum())
-        result |= locks_by_door_ramp_gap(episodes) | locks_by_door_ramp_walk(episodes)
+        result |= locks_by_door_ramp_gap(episodes)
     if starts.get("ramp_hiders"):
         result["ramp_hider_episodes"] = int(episodes["ramp_hider"].sum())
+    result |= locks_by_ramp_walk(episodes)  # ({} without a hider placed beside the ramp)
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
@@ -1461,8 +1468,8 @@ def run_panels(column):
                                    (f"{flag}_hiders_sealed_prep",
                                     "hiders sealed off when preparation ended"),
                                    (f"{flag}_hiders_sealed", "... at the end")]))
-    if (column("door_ramp_walk_farthest") > 0).any():  # curriculum.door_ramp_walk
-        series = [("door_ramp_walk_farthest", "farthest walk to the ramp drawn (m)")]
+    if (column("ramp_walk_farthest") > 0).any():  # curriculum.ramp_walk
+        series = [("ramp_walk_farthest", "farthest walk to the ramp drawn (m)")]
         if np.isfinite(column("walk_reach_share")).any():  # ... and curriculum.walk_reach
             series.append(("walk_reach_share", "locked from there (walk_reach's window)"))
         panels.append(("the hider's walk to a ramp at the door", series))
@@ -1814,9 +1821,10 @@ def build_parser():
                              "ramp LOW..HIGH cells (0.2 m) straight out from the room's door "
                              "(curriculum.door_ramps; 0 0: a hider in the doorway reaches it)")
         command.add_argument("--ramp-walks", type=int, nargs=2, default=None,
-                             metavar=("LOW", "HIGH"), help="with --door-ramp-beside: that hider "
-                             "LOW..HIGH cells (0.2 m) farther out from the ramp's face, "
-                             "facing it (curriculum.door_ramp_walk; 0 0: beside it)")
+                             metavar=("LOW", "HIGH"), help="with --door-ramp-beside or "
+                             "--ramp-hiders: that hider LOW..HIGH cells (0.2 m) farther out "
+                             "from the ramp's face, facing it (curriculum.ramp_walk; 0 0: "
+                             "beside it)")
         for flag, text in (
                 ("--hiders-behind", "with --cube-gaps: the hiders start just behind the cube, "
                  "facing the door"),
@@ -1827,7 +1835,7 @@ def build_parser():
                 ("--door-ramp-beside", "with --door-ramps: a hider starts outside beside the "
                  "ramp, facing it (--ramp-walks: or some steps out from it)"),
                 ("--ramp-hiders", "the game's own layout with a hider outside beside the "
-                 "ramp, facing it (curriculum.ramp_hiders)"),
+                 "ramp, facing it (curriculum.ramp_hiders; --ramp-walks: or some steps out)"),
                 ("--ramps-locked", "with any start: every ramp begins locked by the hiders "
                  "(what ramp defense would be worth)")):
             command.add_argument(flag, action="store_true", help=text)

@@ -4,6 +4,7 @@ scores and draws states as its docstring says (checked against brute force and c
 
 import os
 import pickle
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -1075,42 +1076,49 @@ def test_a_hider_beside_a_door_ramp_locks_it_from_outside_the_room():
     assert (env.world.locked_by[arranged, ramp] == physics.HIDERS).all()
 
 
-# -- the hider some steps out from a door ramp: the walk to it, a cell at a time
-# (curriculum.door_ramp_walk, walk_reach) --------------------------------------------------------
+# -- the hider placed some steps out from the ramp: the walk to it, a cell at a time
+# (curriculum.ramp_walk, walk_reach) -------------------------------------------------------------
 
-def door_ramp_hiders(seed, gaps, walks, n=64):
-    """n worlds of ramp-room-lock begun with the ramp `gaps` cells out from the door and the
-    first hider `walks` cells out from beside it; returns (env, worlds arranged)."""
+def walking_hiders(seed, walks, door_ramp=True, n=64):
+    """n worlds of ramp-room-lock begun with the first hider `walks` cells out from beside the
+    ramp, which stands 0-10 cells out from the door (`door_ramp`) or where the game put it;
+    returns (env, worlds arranged)."""
     env = game.HideAndSeek("ramp-room-lock", n, seed=seed)
     env.set_ramp_walks(*walks)
-    return env, env.ramps_to_doors(np.arange(n), gaps, hider_at_ramp=True)
+    if door_ramp:
+        return env, env.ramps_to_doors(np.arange(n), (0, 10), hider_at_ramp=True)
+    return env, env.hiders_to_ramps(np.arange(n))
 
 
-@pytest.mark.parametrize("walk", [1, 3])
-def test_a_walking_hider_stands_its_walk_out_from_one_of_the_ramps_faces_facing_it(walk):
+@pytest.mark.parametrize("walk, door_ramp", [(1, True), (3, True), (2, False)])
+def test_a_walking_hider_stands_its_walk_out_from_one_of_the_ramps_faces_facing_it(walk,
+                                                                                   door_ramp):
     """As beside the ramp, 0.2 m a cell farther out (see below)."""
-    env, arranged = door_ramp_hiders(walk, (0, 10), (walk, walk))
+    env, arranged = walking_hiders(walk, (walk, walk), door_ramp)
     assert len(arranged) >= 60
     assert_facing_a_ramp_face_from(env, arranged, 0.43 + 0.2 * walk)
-    np.testing.assert_allclose(env.door_ramp_walk[arranged], 0.2 * walk, atol=1e-9)
+    np.testing.assert_allclose(env.ramp_walk[arranged], 0.2 * walk, atol=1e-9)
 
 
 def test_walking_hiders_touch_no_body_and_a_lock_pressed_from_afar_does_not_take():
     """At rest nothing moves in a step, and a hider a cell or more out from beside the ramp
     (its face 0.38 m or more away, beyond the grab range) cannot lock it from there."""
-    env, arranged = door_ramp_hiders(10, (4, 10), (1, 4))
+    env, arranged = walking_hiders(10, (1, 4))
     assert len(arranged) >= 60
     assert (lock_pressed_at_rest(env, arranged) == physics.NO_TEAM).all()
 
 
-def test_door_ramp_walk_draws_every_walk_up_to_it():
+def test_ramp_walk_draws_every_walk_up_to_it_in_both_starts_with_a_hider_beside_the_ramp():
     worlds, n = game.HideAndSeek("ramp-room-lock", 800, seed=11), 800
-    config = CurriculumConfig(door_ramps=1.0, door_ramp_beside=True, door_ramp_walk=3)
-    worlds.set_ramp_walks(0, config.door_ramp_walk)  # as the Trainer sets them from the config
+    config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, ramp_hiders=0.5,
+                              ramp_walk=3)
+    worlds.set_ramp_walks(0, config.ramp_walk)  # as the Trainer sets them from the config
     StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n))
-    walks = worlds.door_ramp_walk[worlds.door_ramp] / game.CELL
-    np.testing.assert_allclose(walks, np.rint(walks), atol=1e-9)  # whole cells
-    assert set(np.rint(walks)) == {0, 1, 2, 3}
+    for start in (worlds.door_ramp, worlds.ramp_hider & ~worlds.door_ramp):
+        walks = worlds.ramp_walk[start] / game.CELL
+        np.testing.assert_allclose(walks, np.rint(walks), atol=1e-9)  # whole cells
+        assert set(np.rint(walks)) == {0, 1, 2, 3}
+    assert np.isnan(worlds.ramp_walk[~worlds.ramp_hider]).all()
 
 
 def test_ramp_walks_out_of_range_are_refused_and_kept():
@@ -1123,9 +1131,8 @@ def test_ramp_walks_out_of_range_are_refused_and_kept():
 
 def test_training_hands_walk_reach_the_ramp_locks_and_records_the_farthest_walk(tmp_path):
     config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
-        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.door_ramps=1.0",
-        "curriculum.door_ramp_beside=true", "curriculum.door_ramp_walk=2",
-        "curriculum.walk_reach=0.9"])
+        "n_worlds=4", "rollout_steps=80", "total_steps=640", "curriculum.ramp_hiders=1.0",
+        "curriculum.ramp_walk=2", "curriculum.walk_reach=0.9"])
     trainer, seen = sp.Trainer(config, "cpu"), []
     assert trainer.envs[0].ramp_walks == (0, 2)
     trainer.walk_reach.update = lambda envs, ended, locked: seen.append(
@@ -1133,24 +1140,32 @@ def test_training_hands_walk_reach_the_ramp_locks_and_records_the_farthest_walk(
     sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
     assert seen == [True, True]
     rows = sp.read_metrics(str(tmp_path / "run" / "metrics.csv"))
-    assert [float(r["door_ramp_walk_farthest"]) for r in rows] == [0.4, 0.4]
+    assert [float(r["ramp_walk_farthest"]) for r in rows] == [0.4, 0.4]
 
 
 def test_worlds_pickled_before_the_walks_start_their_hiders_beside_the_ramp():
     env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
-    del env.ramp_walks, env.door_ramp_walk  # as pickled by an env.py without them
+    del env.ramp_walks, env.ramp_walk  # as pickled by an env.py without them
     restored = pickle.loads(pickle.dumps(env))
-    assert restored.ramp_walks == (0, 0) and np.isnan(restored.door_ramp_walk).all()
+    assert restored.ramp_walks == (0, 0) and np.isnan(restored.ramp_walk).all()
+
+
+def test_a_config_saved_with_door_ramp_walk_loads_it_as_ramp_walk():
+    saved = asdict(sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
+        "curriculum.door_ramps=0.5", "curriculum.door_ramp_beside=true",
+        "curriculum.ramp_walk=2"]))
+    saved["curriculum"]["door_ramp_walk"] = saved["curriculum"].pop("ramp_walk")  # as run -8's
+    assert sp.config_from_dict(saved).curriculum.ramp_walk == 2
 
 
 @pytest.mark.parametrize("settings, message", [
-    (["curriculum.door_ramps=0.5", "curriculum.door_ramp_walk=2"],
-     "door_ramp_walk=2 moves the hider .* needs curriculum.door_ramp_beside=true"),
+    (["curriculum.door_ramps=0.5", "curriculum.ramp_walk=2"],
+     "ramp_walk=2 moves a hider .* needs curriculum.door_ramp_beside=true or "
+     "curriculum.ramp_hiders > 0"),
     (["curriculum.door_ramps=0.5", "curriculum.door_ramp_hider=true", "curriculum.walk_reach=0.3"],
-     "walk_reach=0.3 moves the hider .* needs curriculum.door_ramp_beside=true"),
-    (["curriculum.door_ramps=0.5", "curriculum.door_ramp_beside=true",
-      "curriculum.door_ramp_walk=13"], "door_ramp_walk=13 cells does not fit"),
-    (["curriculum.door_ramp_walk=-1"], "door_ramp_walk is a number of cells"),
+     "walk_reach=0.3 moves a hider placed beside the ramp"),
+    (["curriculum.ramp_hiders=0.5", "curriculum.ramp_walk=13"], "ramp_walk=13 cells does not fit"),
+    (["curriculum.ramp_walk=-1"], "ramp_walk is a number of cells"),
     (["curriculum.walk_reach=1.5"], "walk_reach is a share of episodes in \\[0, 1\\]")])
 def test_walks_set_badly_are_a_clear_error(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -370,24 +370,26 @@ def test_locks_by_door_ramp_gap_split_the_door_ramps_as_a_plain_loop_does():
                                       "num_ramp_lock_prep": locks[-1:]}) == {}
 
 
-def test_locks_by_door_ramp_walk_split_the_walking_hiders_as_a_plain_loop_does():
+def test_locks_by_ramp_walk_split_the_walking_hiders_as_a_plain_loop_does():
     walks = np.array([0.0, 0.0, 0.2, 0.38, 0.4, 0.6, 0.8, 2.0, np.nan])
     locks = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
-    split = sp.locks_by_door_ramp_walk({"door_ramp_walk": walks, "num_ramp_lock_prep": locks})
+    split = sp.locks_by_ramp_walk({"ramp_walk": walks, "num_ramp_lock_prep": locks})
     for name, lo, hi in (("0.0-0.1m", 0.0, 0.1), ("0.1-0.3m", 0.1, 0.3), ("0.3-0.7m", 0.3, 0.7),
                          ("0.7m+", 0.7, 9.0)):
         picked = [lock for walk, lock in zip(walks, locks) if lo <= walk < hi]  # NaN: in none
-        assert split[f"episodes_door_ramp_walk_{name}"] == len(picked)
-        assert split[f"locked_door_ramp_walk_{name}"] == pytest.approx(sum(picked) / len(picked))
+        assert split[f"episodes_ramp_walk_{name}"] == len(picked)
+        assert split[f"locked_ramp_walk_{name}"] == pytest.approx(sum(picked) / len(picked))
 
 
-def test_eval_with_ramp_walks_stands_every_hider_that_far_back_and_needs_a_hider_beside():
+def test_eval_with_ramp_walks_stands_every_hider_that_far_out_and_needs_a_hider_beside():
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"]),
                          "cpu")
     result = sp.evaluate(trainer, n_worlds=6, door_ramps=(8, 10), door_ramp_beside=True,
                          ramp_walks=(2, 2))
-    assert result["door_ramp_episodes"] == 6 == result["episodes_door_ramp_walk_0.3-0.7m"]
-    with pytest.raises(ValueError, match="they need door_ramp_beside"):
+    assert result["door_ramp_episodes"] == 6 == result["episodes_ramp_walk_0.3-0.7m"]
+    own = sp.evaluate(trainer, n_worlds=6, ramp_hiders=True, ramp_walks=(4, 4))
+    assert own["ramp_hider_episodes"] == 6 == own["episodes_ramp_walk_0.7m+"]
+    with pytest.raises(ValueError, match="they need door_ramp_beside .* or ramp_hiders"):
         sp.evaluate(trainer, n_worlds=2, door_ramps=(0, 0), ramp_walks=(1, 1))
 
 
