@@ -1434,8 +1434,8 @@ class HideAndSeek:
         With `hider_at_door`, the first hider starts in the doorway facing out
         (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
         `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
-        those episodes are marked `ramp_hider` too): the lock is within reach, and the way
-        back into the room as long as the gap (or some cells farther out: `draw_walk`).
+        those episodes are marked `ramp_hider` too): the lock is within reach (or some cells
+        away, as `draw_walk` says), and the way back into the room as long as the gap.
         Where the ramp (or that hider) would touch another body the layout is drawn again, up
         to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
         `door_ramp_gap` the gap in m (and `ramp_walk` as `draw_walk` says). Returns the
@@ -1483,9 +1483,9 @@ class HideAndSeek:
         the seeker could climb by it, once the hider is back in the room (a start for ramp
         defense in the game's own places: curriculum.ramp_hiders). A face whose spot leaves
         the arena, lies in the room or touches another body is not used; where none is free
-        the layout is drawn again, up to `tries` times. Or some cells farther out:
-        `draw_walk`. Those episodes are marked `replayed` and `ramp_hider`. Returns the
-        worlds arranged."""
+        the layout is drawn again, up to `tries` times. (The hider may start some cells
+        farther out instead, as `draw_walk` says.) Those episodes are marked `replayed` and
+        `ramp_hider`. Returns the worlds arranged."""
         self.check_ramp_start("hiders_to_ramps moves a hider beside the ramp")
 
         def arrange(w):  # the hider's walk, or None where no face is free
