@@ -51,8 +51,9 @@ What this file teaches
     door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
     doorway or beside it), or with a hider moved beside the ramp where the game put it
     (env.hiders_to_ramps); `ramp_walk` starts a hider placed beside a ramp some steps out from
-    it instead, and `walk_reach` (`WalkReach`) moves it farther. Hiders that have never stood within reach of a ramp seldom lock
-    one (RUNS.md, step 19). Recorded apart too (`door_ramp_*`, `ramp_hider_*`).
+    it instead, and `walk_reach` (`WalkReach`) moves it farther. Hiders that have never stood
+    within reach of a ramp seldom lock one (RUNS.md, step 19). Recorded apart too
+    (`door_ramp_*`, `ramp_hider_*`).
 
 Reading order
     `CurriculumConfig`, then `StartStates`: `plan` (which steps of the rollout to offer),

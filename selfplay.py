@@ -1071,11 +1071,11 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
     it (env.hiders_to_ramps, as curriculum.ramp_hiders); with `ramp_walks` (low, high), the
     hider of either of those two that many cells farther out from the ramp's face
-    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves). With `ramps_locked`, whatever the
-    start, every ramp begins locked by the hiders, as if they had locked it before the first
-    step (a hider in reach that does not press lock unlocks it, as in play): what ramp
-    defense would be worth. These keywords are
-    the start arrangements; render_episodes and evaluate pass theirs on here. `ppo`
+    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves). With
+    `ramps_locked`, whatever the start, every ramp begins locked by the hiders, as if they
+    had locked it before the first step (a hider in reach that does not press lock unlocks
+    it, as in play): what ramp defense would be worth. These keywords are the start
+    arrangements; render_episodes and evaluate pass theirs on here. `ppo`
     supplies the observation normaliser the network was trained with, and its autocast.
     on_frame(env) is called at the start and after every step but the last (the worlds have
     reset by then). Returns env.py's statistics of the n_worlds episodes (info["episodes"] of

@@ -41,7 +41,8 @@ def test_a_restored_world_steps_exactly_as_the_world_it_was_copied_from():
     for _ in range(40):
         actions = random_actions(rng, 2, source.n_agents)
         obs_s, rewards_s, _, _ = source.step(actions)
-        obs_t, rewards_t, _, _ = target.step(np.concatenate([actions[1:], actions[1:], actions[:1]]))
+        replayed = np.concatenate([actions[1:], actions[1:], actions[:1]])
+        obs_t, rewards_t, _, _ = target.step(replayed)
         for key in obs_s:
             np.testing.assert_array_equal(obs_t[key][2], obs_s[key][0], err_msg=key)
         np.testing.assert_array_equal(rewards_t[2], rewards_s[0])
@@ -403,7 +404,7 @@ def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
     reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
         nudge_worlds()
     assert reach.update(envs, *reach_episodes(RampReach, [0.6, 0.6], [1, 0])) is None  # 2 of 4 seen
-    assert reach.update(envs, *reach_episodes(RampReach, [0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4 climbed
+    assert reach.update(envs, *reach_episodes(RampReach, [0.6, 0.6], [1, 0])) == (2, 4)  # 2 of 4
     assert all(env.rules.ramp_gap_min == 2 and env.rules.ramp_gap_max == 4 for env in envs)
     assert len(reach.hits) == 0  # the new farthest gap, 0.8 m, is judged afresh
 
@@ -411,7 +412,7 @@ def test_climbs_from_the_farthest_gap_move_every_groups_gaps_one_cell_out():
 def test_only_door_fort_episodes_at_the_farthest_gap_count():
     reach, envs = RampReach(CurriculumConfig(door_forts=1.0, ramp_reach=0.5, reach_window=4)), \
         nudge_worlds(1)
-    reach.update(envs, *reach_episodes(RampReach, [0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer gaps
+    reach.update(envs, *reach_episodes(RampReach, [0.2, 0.4, 0.4, np.nan], [1, 1, 1, 1]))  # nearer
     reach.update(envs, *reach_episodes(RampReach, [0.6] * 4, [1] * 4, begun=False))  # own starts
     assert len(reach.hits) == 0
     climbs = [1, 1, 0, 0, 0]  # the first 4 would pass (2 of 4), the newest 4 do not (1 of 4)
@@ -874,7 +875,8 @@ def test_ramp_reach_moves_the_forts_wall_ramps_where_fort_ramps_set_them(tmp_pat
         "curriculum.fort_ramp_gap=2", "curriculum.ramp_reach=0.5", "curriculum.reach_window=2"])
     trainer = sp.Trainer(config, "cpu")
     assert trainer.envs[0].fort_ramp_gaps == (0, 2)  # from 0 to fort_ramp_gap
-    assert trainer.reach.update(trainer.envs, *reach_episodes(RampReach, [0.4, 0.4], [1, 0])) == (1, 3)
+    crafted = reach_episodes(RampReach, [0.4, 0.4], [1, 0])
+    assert trainer.reach.update(trainer.envs, *crafted) == (1, 3)
     assert trainer.envs[0].fort_ramp_gaps == (1, 3)
     assert trainer.envs[0].preset.ramp_gap == (0, 0)  # the game's own ramps stay anywhere
     sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
