@@ -1517,7 +1517,9 @@ COMPARED_DEFENSE = (("ramps locked in preparation", "num_ramp_lock_prep"),  # ow
                     ("ramp at the door: locked", "door_ramp_num_ramp_lock_prep"),  # door_ramps
                     ("... hiders sealed off", "door_ramp_hiders_sealed_prep"),
                     ("hider beside the ramp: locked", "ramp_hider_num_ramp_lock_prep"),
-                    ("... hiders sealed off", "ramp_hider_hiders_sealed_prep"))  # ramp_hiders
+                    ("... hiders sealed off", "ramp_hider_hiders_sealed_prep"),  # ramp_hiders
+                    ("farthest walk to the ramp drawn (m)", "ramp_walk_farthest"),  # ramp_walk
+                    ("locked from there (walk_reach's window)", "walk_reach_share"))
 COMPARED_CUBES = (("closed from the farthest gap", "cube_reach_share"),  # cube_reach's window
                   ("forts left to finish closed", "door_cube_hiders_sealed_prep"),  # every gap
                   ("farthest cube gap drawn (m)", "cube_gap_farthest"))  # curriculum.door_cubes

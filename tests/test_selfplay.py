@@ -662,25 +662,27 @@ def test_comparing_runs_with_some_forts_given_draws_the_seekers_climbs_into_them
 
 
 def test_comparing_runs_draws_the_ramp_defense_starts_each_run_recorded(tmp_path):
-    """One run with ramps at the door, one with a hider beside the ramp: the own starts' ramp
-    locks, then each start's locks and seals, each run's line its own and the other's NaN."""
+    """One run with ramps at the door, one with a hider beside the ramp that walks to it: the
+    own starts' ramp locks, then each start's locks and seals and the walks, each run's line
+    its own and the other's NaN."""
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
               "num_ramp_lock_prep", "door_ramp_num_ramp_lock_prep",
               "door_ramp_hiders_sealed_prep", "ramp_hider_num_ramp_lock_prep",
-              "ramp_hider_hiders_sealed_prep"]
+              "ramp_hider_hiders_sealed_prep", "ramp_walk_farthest", "walk_reach_share"]
     paths = [write_metrics(tmp_path / "door", fields,
-                           [[u, 100 * u, 0.1, 10, 5, 0.0, 0.3 + u, 0.2, "", ""]
+                           [[u, 100 * u, 0.1, 10, 5, 0.0, 0.3 + u, 0.2, "", "", "", ""]
                             for u in range(3)]),
              write_metrics(tmp_path / "beside", fields,
-                           [[u, 100 * u, 0.1, 10, 5, 0.0, "", "", 0.5, 0.1 * u]
+                           [[u, 100 * u, 0.1, 10, 5, 0.0, "", "", 0.5, 0.1 * u, 0.4, 0.2 * u]
                             for u in range(3)])]
     fig = sp.comparison_figure(paths, width=1)
     titles = [ax.get_ylabel() for ax in fig.axes]
     assert titles == [title for title, _ in sp.COMPARED + sp.COMPARED_DEFENSE]
-    door_locks, beside_seals = fig.axes[-4], fig.axes[-1]
+    door_locks, beside_seals, walk_share = fig.axes[-6], fig.axes[-3], fig.axes[-1]
     np.testing.assert_allclose(door_locks.lines[0].get_ydata(), [0.3, 1.3, 2.3])
     assert np.isnan(door_locks.lines[1].get_ydata()).all()
     np.testing.assert_allclose(beside_seals.lines[1].get_ydata(), [0.0, 0.1, 0.2])
+    np.testing.assert_allclose(walk_share.lines[1].get_ydata(), [0.0, 0.2, 0.4])
 
 
 def test_a_runs_plot_draws_a_panel_for_each_ramp_defense_start_it_recorded():
