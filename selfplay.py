@@ -1331,7 +1331,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
         result |= locks_by_door_ramp_gap(episodes)
     if starts.get("ramp_hiders"):
         result["ramp_hider_episodes"] = int(episodes["ramp_hider"].sum())
-    result |= locks_by_ramp_walk(episodes)  # ({} without a hider placed beside the ramp)
+    if starts.get("door_ramp_beside") or starts.get("ramp_hiders"):  # a hider beside the ramp
+        result |= locks_by_ramp_walk(episodes)
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
