@@ -1473,7 +1473,7 @@ def run_panels(column):
         series = [("ramp_walk_farthest", "farthest walk to the ramp drawn (m)")]
         if np.isfinite(column("walk_reach_share")).any():  # ... and curriculum.walk_reach
             series.append(("walk_reach_share", "locked from there (walk_reach's window)"))
-        panels.append(("the hider's walk to a ramp at the door", series))
+        panels.append(("the hider's walk to the ramp", series))
     return panels
 
 
