@@ -692,6 +692,18 @@ def test_a_runs_plot_draws_a_panel_for_each_ramp_defense_start_it_recorded():
     assert "a hider beside the ramp" not in [title for title, _ in panels]
 
 
+@pytest.mark.parametrize("walks, drawn", [([0.0], False), ([0.2, 0.4], True)])
+def test_a_runs_plot_draws_the_walk_to_the_ramp_where_the_hider_started_out_from_it(walks,
+                                                                                   drawn):
+    values = {"ramp_hider_num_ramp_lock_prep": [0.5] * len(walks), "ramp_walk_farthest": walks,
+              "walk_reach_share": [0.3] * len(walks)}
+    panels = dict(sp.run_panels(lambda key: np.array(values.get(key, [np.nan] * len(walks)))))
+    assert ("the hider's walk to the ramp" in panels) == drawn
+    if drawn:
+        assert [key for key, _ in panels["the hider's walk to the ramp"]] == [
+            "ramp_walk_farthest", "walk_reach_share"]
+
+
 def test_comparing_runs_draws_no_climbs_into_forts_that_one_run_never_had(tmp_path):
     fields = ["update", "steps", "hider_reward", "episodes_ended", "episodes_replayed",
               "door_fort_seekers_climbed_in"]
