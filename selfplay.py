@@ -1280,7 +1280,7 @@ def locks_by_door_ramp_gap(episodes):
     a ramp was locked when preparation ended, and how many there were, for each range of
     DOOR_RAMP_GAPS (env.py's `door_ramp_gap`): does a lock from the doorway carry to a ramp
     that must be walked to? Nothing where no episode began so."""
-    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "door_ramp",
+    return shares_in_ranges(ramp_locked(episodes), "locked", "door_ramp",
                             episodes["door_ramp_gap"], DOOR_RAMP_GAPS)
 
 
@@ -1294,7 +1294,7 @@ def locks_by_ramp_walk(episodes):
     locked when preparation ended, and how many there were, for each range of RAMP_WALKS
     (env.py's `ramp_walk`): from how far does the hider still come to lock it? Nothing where
     no episode began so."""
-    return shares_in_ranges(episodes["num_ramp_lock_prep"] > 0, "locked", "ramp_walk",
+    return shares_in_ranges(ramp_locked(episodes), "locked", "ramp_walk",
                             episodes["ramp_walk"], RAMP_WALKS)
 
 
