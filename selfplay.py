@@ -93,6 +93,9 @@ class TrainConfig:
     stage_window: int = 10  # updates over which the stage tracker averages the statistics
     overlap: bool = False  # two halves of the worlds: one steps while the network runs on the
     # other (pays where the network runs on a GPU; on 2 CPU cores they compete for the cores)
+    frozen_team: str = ""  # "hiders" or "seekers": that team's network is not trained (it
+    # still plays), so the other team learns against a fixed opponent; needs network.per_team.
+    # Not the paper's (both teams always learn): a way to let one team catch up
     network: NetworkSizes = field(default_factory=NetworkSizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     # the start-state curriculum: off unless it restarts some episodes (restarts())
@@ -204,9 +207,16 @@ def check_config(config):
     for name in ("n_worlds", "rollout_steps", "total_steps", "torch_threads", "stage_window"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if config.frozen_team not in FROZEN_TEAMS:
+        raise ValueError(f"frozen_team={config.frozen_team!r}: expected one of {FROZEN_TEAMS} "
+                         f"('' trains both teams)")
+    if config.frozen_team and not config.network.per_team:
+        raise ValueError(f"frozen_team={config.frozen_team!r} keeps one team's network as it is: "
+                         f"it needs one network per team (network.per_team=true)")
     check_curriculum(config.curriculum)
 
 
+FROZEN_TEAMS = ("", "hiders", "seekers")
 RENAMED = {"door_ramp_walk": "ramp_walk"}  # curriculum settings saved under an older name
 
 
@@ -246,6 +256,8 @@ class Trainer:
         self.rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         obs_sizes = self.envs[0].obs_sizes
         model = build_model(obs_sizes, config.network).to(device)
+        if config.frozen_team:  # no gradient reaches that team's weights, so Adam skips them
+            getattr(model, config.frozen_team).requires_grad_(False)
         self.ppo = PPO(model, obs_sizes, replace(config.ppo, seed=config.seed))
         self.ppo.obs_normaliser.to(device)
         self.ppo.value_normaliser.to(device)

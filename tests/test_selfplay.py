@@ -1135,6 +1135,29 @@ def test_init_seekers_takes_the_seekers_network_from_another_checkpoint(tmp_path
         == seekers_path
 
 
+@pytest.mark.parametrize("frozen, trained", [("hiders", "seekers"), ("seekers", "hiders")])
+def test_a_frozen_team_keeps_its_weights_through_training_and_a_resume(frozen, trained, tmp_path):
+    config = sp.apply_overrides(tiny_config(), ["network.per_team=true", f"frozen_team={frozen}"])
+    trainer = sp.Trainer(config, "cpu")
+    before = {team: parameters(getattr(trainer.ppo.model, team)).clone()
+              for team in (frozen, trained)}
+    sp.train(trainer, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    resumed = sp.load_checkpoint(str(tmp_path / "run"))
+    resumed.config = sp.replace(resumed.config, total_steps=960)
+    sp.train(resumed, sp.RunFolder(str(tmp_path / "run")), write_gif=False, quiet=True)
+    assert trainer.updates == 3 and resumed.updates == 6
+    assert torch.equal(parameters(getattr(resumed.ppo.model, frozen)), before[frozen])
+    assert not torch.equal(parameters(getattr(resumed.ppo.model, trained)), before[trained])
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["network.per_team=true", "frozen_team=hider"], "frozen_team='hider': expected one of"),
+    (["frozen_team=hiders"], "needs one network per team")])
+def test_a_frozen_team_that_cannot_be_is_a_clear_error(settings, message):
+    with pytest.raises(ValueError, match=message):
+        sp.apply_overrides(tiny_config(), settings)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--init", "{shared}", "--init-seekers", "{shared}"], "one network for both teams"),
     (["--init-seekers", "{shared}", "--set", "network.per_team=true"], "give --init"),
