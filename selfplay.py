@@ -30,6 +30,8 @@ Run it
     python selfplay.py train --preset fort --init runs/tiny-0/checkpoint.pt   # climb the ladder
     python selfplay.py train --preset fort --init runs/A --init-seekers runs/B \
         --set network.per_team=true                        # A's hiders, B's seekers
+    python selfplay.py train --preset fort --init runs/A --set network.per_team=true \
+        frozen_team=hiders                                 # A's seekers learn, its hiders stay
     python selfplay.py train --preset tiny --set n_worlds=32 ppo.lr=1e-3     # override fields
     python selfplay.py train --preset ramp --set curriculum.share=0.7   # ZACL's start states
     python selfplay.py render runs/tiny-0 --out tiny.gif    # episodes of the trained policy
