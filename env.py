@@ -1051,6 +1051,14 @@ def spots_behind(spot, axis, n):
     return spots, math.atan2(-inward[1], -inward[0])
 
 
+def room_distance(spots, arena):
+    """float [n]: how far (m) each spot [n, 2] lies from the quadrant room, the square the
+    centre lines of its walls enclose (x from arena / 2 to arena, y from 0 to arena / 2); 0 in it."""
+    dx = np.maximum(arena / 2 - spots[:, 0], spots[:, 0] - arena).clip(0)
+    dy = np.maximum(-spots[:, 1], spots[:, 1] - arena / 2).clip(0)
+    return np.hypot(dx, dy)
+
+
 def in_room(spots, arena, radius):
     """bool: every spot [n, 2] holds an agent of `radius` clear of the quadrant room's walls."""
     inner = physics.WALL_THICKNESS / 2 + radius
@@ -1156,6 +1164,7 @@ class HideAndSeek:
         self.__dict__.setdefault("ramp_walk", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("ramp_room_prep", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("observe_doors", False)
         for key in STAT_KEYS:
             if key.endswith("_prep"):
@@ -1183,6 +1192,8 @@ class HideAndSeek:
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
         self.cube_bearing = np.full(W, np.nan)  # ... and in which direction (degrees)
+        self.ramp_room_prep = np.full(W, np.nan)  # how far (m) the ramp stood from the room
+        # when preparation ended
         self.doors = np.zeros((W, self.obs_sizes.get("doors", 0)), np.float32)  # door_table
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
@@ -1299,6 +1310,7 @@ class HideAndSeek:
         self.cube_gap[which] = self.door_ramp_gap[which] = self.ramp_walk[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
+        self.ramp_room_prep[which] = np.nan  # until preparation ends (snapshot_prep)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
         if self.observe_doors:
             self.doors[which] = self.door_table(which)
@@ -1702,6 +1714,16 @@ class HideAndSeek:
                 self.prep_stats[f"max_{name}_move_prep"][worlds] = move
                 self.prep_stats[f"num_{name}_lock_prep"][worlds] = locks
             self.prep_stats["hiders_sealed_prep"][worlds] = self.sealed_off(worlds)
+            self.ramp_room_prep[worlds] = self.ramp_room_distance(worlds)
+
+    def ramp_room_distance(self, worlds):
+        """float [len(worlds)]: how far (m) the first ramp's centre stands from the quadrant room
+        now (`room_distance`; 0 in it), NaN in games without that room or without a ramp."""
+        ramp = self.n_agents + self.n_boxes  # the first ramp's slot
+        if self.preset.layout != "quadrant" or self.n_ramps == 0:
+            return np.full(len(worlds), np.nan)
+        distance = room_distance(self.world.pos[worlds, ramp], self.preset.arena)
+        return np.where(self.world.kind[worlds, ramp] == RAMP, distance, np.nan)
 
     def sealed_off(self, worlds):
         """bool [len(worlds)]: no seeker can walk to any hider there now (section 4b)."""
@@ -1731,6 +1753,8 @@ class HideAndSeek:
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
+        ramp_room_prep, how far (m) the first ramp stood from that room when preparation ended
+        (`ramp_room_distance`; NaN without the room or a ramp): how far a seeker had to bring it;
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1750,7 +1774,8 @@ class HideAndSeek:
                  "ramp_hider": self.ramp_hider[ended].copy(),
                  "ramp_walk": self.ramp_walk[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
-                 "cube_bearing": self.cube_bearing[ended].copy()}
+                 "cube_bearing": self.cube_bearing[ended].copy(),
+                 "ramp_room_prep": self.ramp_room_prep[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

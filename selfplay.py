@@ -1329,8 +1329,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     `seekers_climbed_in`, in which it did both (NaN in layouts without that room),
     `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short of the
     wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
-    `sealed_by_cube_home`, `sealed_by_cube_bearing` and `fort_outcomes`, whose returns are per
-    episode."""
+    `climbs_by_ramp_distance`, `sealed_by_cube_home`, `sealed_by_cube_bearing` and
+    `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, **starts)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -1357,7 +1357,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     result["seekers_in_room"] = float(np.mean(episodes["seeker_in_room"]))  # NaN: no room
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
-    return (result | climbs_by_ramp_gap(episodes) | sealed_by_cube_home(episodes)
+    return (result | climbs_by_ramp_gap(episodes) | climbs_by_ramp_distance(episodes)
+            | sealed_by_cube_home(episodes)
             | sealed_by_cube_bearing(episodes) | fort_outcomes(episodes))
 
 
@@ -1378,6 +1379,29 @@ def climbs_by_ramp_gap(episodes):
               for lo, hi in RAMP_GAPS]
     groups.append(("not_facing", ~np.isfinite(cells)))
     return shares_in_groups(climbed_in(episodes), "climbed_in", groups)  # float [n], NaN kept
+
+
+RAMP_DISTANCES = (0.0, 0.5, 1.0, 1.5, 2.0, math.inf)  # m from the room, bin edges
+
+
+def climbs_by_ramp_distance(episodes):
+    """Over the forts that stood when preparation ended (`hiders_sealed_prep`), the share in
+    which a seeker climbed in, and how many there were, for each range of RAMP_DISTANCES: how
+    far the ramp stood from the room then (env.py's `ramp_room_prep`), the way a seeker had
+    to bring it. Then `ramp_still_unclimbed`, the share of the forts it did not climb into
+    whose ramp ended the episode nearer than STILL to where it began (env.py's max_ramp_move:
+    left where the game put it, so the seeker did not try). Nothing for games without the
+    quadrant room or a ramp."""
+    sealed = episodes["hiders_sealed_prep"] > 0
+    distance = np.where(sealed, episodes["ramp_room_prep"], np.nan)
+    result = shares_in_ranges(climbed_in(episodes), "climbed_in", "ramp_room", distance,
+                              RAMP_DISTANCES)
+    if result:
+        unclimbed = sealed & np.isfinite(distance) & ~(climbed_in(episodes) > 0)
+        result["ramp_still_unclimbed"] = (
+            float(np.mean(episodes["max_ramp_move"][unclimbed] < STILL)) if unclimbed.any()
+            else math.nan)
+    return result
 
 
 def tile(images):

@@ -392,6 +392,31 @@ def test_each_episode_records_in_which_direction_its_cube_started_from_home():
     assert np.allclose(at_home["cube_home"], 0.0) and np.isnan(at_home["cube_bearing"]).all()
 
 
+@pytest.mark.parametrize("spot, distance", [((1.0, 4.0), math.hypot(2.0, 1.0)),
+                                            ((2.0, 1.5), 1.0), ((4.5, 4.5), 1.5),
+                                            ((4.5, 1.5), 0.0)])
+def test_each_episode_records_how_far_its_ramp_stood_from_the_room_when_preparation_ended(
+        spot, distance):
+    """`ramp_room_prep` against the distance to the square x 3..6, y 0..3 worked by hand: NaN
+    until preparation ends, then where the ramp stood (the agents idle, so it stays put)."""
+    env, _ = staged("ramp-room", hiders=[(5.5, 0.5, 0), (5.5, 1.0, 0)], seekers=[(0.5, 0.5, 0)],
+                    objects=[(RAMP, *spot, 0.0, (0.25, 0.25))], after_prep=False)
+    assert np.isnan(env.ramp_room_prep[0])
+    for _ in range(env.prep_steps):
+        env.step(idle(env))
+    assert env.ramp_room_prep[0] == pytest.approx(distance, abs=1e-6)
+    assert env.episode_stats(np.array([0]))["ramp_room_prep"][0] == pytest.approx(distance,
+                                                                                 abs=1e-6)
+
+
+def test_ramp_room_prep_is_nan_without_the_room_or_a_ramp():
+    for preset in ("tiny", "fort"):  # no quadrant room; a room but no ramp
+        env = HideAndSeek(preset, 2, seed=0)
+        for _ in range(env.prep_steps):
+            env.step(idle(env))
+        assert np.isnan(env.episode_stats(np.arange(2))["ramp_room_prep"]).all()
+
+
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():
     """A seeker set just downhill of the ramp and pushed uphill climbs it and drops into the room:
     the spawn's heading is the ramp's uphill direction, whichever wall it stands against."""

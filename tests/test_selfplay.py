@@ -348,6 +348,45 @@ def test_sealed_by_cube_bearing_is_empty_where_no_cube_started_away_from_home():
     assert sp.sealed_by_cube_bearing(episodes) == {}
 
 
+def test_climbs_by_ramp_distance_splits_the_forts_made_as_a_plain_loop_does():
+    """Only episodes sealed off when preparation ended count; a climb is a climb into the room
+    (height and room both); `ramp_still_unclimbed` over the sealed ones without a climb."""
+    rng = np.random.default_rng(4)
+    n = 300
+    episodes = {"hiders_sealed_prep": rng.integers(0, 2, n),
+                "ramp_room_prep": rng.uniform(0.0, 3.0, n),
+                "max_seeker_height": rng.choice([0.0, 0.5], n),
+                "seeker_in_room": rng.integers(0, 2, n).astype(float),
+                "max_ramp_move": rng.choice([0.0, 0.01, 1.0], n)}
+    episodes["ramp_room_prep"][5:9] = (0.5, 2.0, 0.0, 1.0)  # on the edges: in the range above
+    climbs, count, still, unclimbed = {}, {}, 0, 0
+    for sealed, far, height, inside, moved in zip(*(episodes[k] for k in (
+            "hiders_sealed_prep", "ramp_room_prep", "max_seeker_height", "seeker_in_room",
+            "max_ramp_move"))):
+        if not sealed:
+            continue
+        lo = min(int(far // 0.5) * 0.5, 2.0)
+        climbed = height >= 0.3 and inside == 1
+        climbs[lo] = climbs.get(lo, 0) + climbed
+        count[lo] = count.get(lo, 0) + 1
+        if not climbed:
+            unclimbed += 1
+            still += moved < 0.05
+    result = sp.climbs_by_ramp_distance(episodes)
+    for lo in (0.0, 0.5, 1.0, 1.5, 2.0):
+        name = f"ramp_room_{lo:.1f}m+" if lo == 2.0 else f"ramp_room_{lo:.1f}-{lo + 0.5:.1f}m"
+        assert result[f"episodes_{name}"] == count[lo]
+        assert result[f"climbed_in_{name}"] == pytest.approx(climbs[lo] / count[lo])
+    assert result["ramp_still_unclimbed"] == pytest.approx(still / unclimbed)
+
+
+def test_climbs_by_ramp_distance_is_empty_without_a_room_or_a_ramp():
+    nan = np.full(3, np.nan)
+    assert sp.climbs_by_ramp_distance({"hiders_sealed_prep": np.ones(3), "ramp_room_prep": nan,
+                                       "max_seeker_height": np.ones(3), "seeker_in_room": nan,
+                                       "max_ramp_move": np.zeros(3)}) == {}
+
+
 def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
     config = sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=4"])
     result = sp.evaluate(sp.Trainer(config, "cpu"), n_worlds=6, sample=True, cube_gaps=(2, 2))
