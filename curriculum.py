@@ -118,6 +118,9 @@ class CurriculumConfig:
     # seeker's first lesson in what a ramp is for, beside forts the hiders build themselves
     fort_ramp_gap: int = 0  # the farthest such a ramp starts short of the wall, in cells
     # (0.2 m); each fort draws a gap from 0 to it, and `ramp_reach` moves them all out
+    fort_ramp_turn: float = 0.0  # ours: of those ramps, the part turned a quarter, a half or
+    # three quarters round from facing the wall (env.set_fort_ramp_turn): the seeker turns it
+    # before it climbs, as it must for the game's own ramps that face away from the room
     door_ramps: float = 0.0  # ours: of the episodes that end, the part begun from the game's
     # own layout with the ramp moved outside the room's door (env.ramps_to_doors): a start
     # for ramp defense, where a hider in the doorway, or a few steps out, reaches the ramp to
@@ -150,7 +153,8 @@ class CurriculumConfig:
 
 def check_curriculum(config):
     """A clear error for a setting out of range."""
-    for name in ("share", "door_forts", "door_cubes", "fort_ramps", "door_ramps", "ramp_hiders"):
+    for name in ("share", "door_forts", "door_cubes", "fort_ramps", "fort_ramp_turn",
+                 "door_ramps", "ramp_hiders"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
     parts = (config.share, config.door_forts, config.door_cubes, config.door_ramps,
@@ -516,6 +520,10 @@ def check_starts(config, preset):
         raise ValueError(f"curriculum.fort_ramp_gap={config.fort_ramp_gap} cells does not fit "
                          f"between the room's wall and the arena's edge in {preset.name!r}: "
                          f"expected at most {game.most_ramp_gap(preset)}")
+    if config.fort_ramp_turn > 0 and config.fort_ramps <= 0:
+        raise ValueError(f"curriculum.fort_ramp_turn={config.fort_ramp_turn} turns the ramps "
+                         f"that curriculum.fort_ramps sets at the room's wall: it needs "
+                         f"fort_ramps > 0, got {config.fort_ramps}")
     if config.cube_reach > 0 and config.door_cubes <= 0:
         raise ValueError(f"curriculum.cube_reach={config.cube_reach} counts the forts left to "
                          f"finish that the hiders closed: it needs curriculum.door_cubes > 0, "

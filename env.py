@@ -1138,6 +1138,8 @@ class HideAndSeek:
         self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
         self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
         # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
+        self.fort_ramp_turn = 0.0  # the share of those ramps turned from facing the wall
+        # (`set_fort_ramp_turn`)
         self.ramp_walks = (0, 0)  # cells a hider placed beside a ramp starts farther out
         # (`ramps_to_doors`' hider_at_ramp, `hiders_to_ramps`; `set_ramp_walks`)
         self.reset(seed)
@@ -1160,11 +1162,13 @@ class HideAndSeek:
         self.__dict__.setdefault("ramp_hider", np.zeros(self.n_worlds, bool))
         self.__dict__.setdefault("cube_gaps", (0, 0))
         self.__dict__.setdefault("fort_ramp_gaps", (0, 0))
+        self.__dict__.setdefault("fort_ramp_turn", 0.0)
         self.__dict__.setdefault("ramp_walks", (0, 0))
         self.__dict__.setdefault("ramp_walk", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("ramp_room_prep", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("ramp_facing_prep", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("observe_doors", False)
         for key in STAT_KEYS:
             if key.endswith("_prep"):
@@ -1193,7 +1197,8 @@ class HideAndSeek:
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
         self.cube_bearing = np.full(W, np.nan)  # ... and in which direction (degrees)
         self.ramp_room_prep = np.full(W, np.nan)  # how far (m) the ramp stood from the room
-        # when preparation ended
+        # when preparation ended, and whether it faced it uphill (cosine)
+        self.ramp_facing_prep = np.full(W, np.nan)
         self.doors = np.zeros((W, self.obs_sizes.get("doors", 0)), np.float32)  # door_table
         self.prep_stats = {key: np.zeros(W) for key in STAT_KEYS if key.endswith("_prep")}
         self.lidar = np.zeros((W, self.n_agents, N_LIDAR))
@@ -1310,7 +1315,8 @@ class HideAndSeek:
         self.cube_gap[which] = self.door_ramp_gap[which] = self.ramp_walk[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
-        self.ramp_room_prep[which] = np.nan  # until preparation ends (snapshot_prep)
+        self.ramp_room_prep[which] = self.ramp_facing_prep[which] = np.nan  # until
+        # preparation ends (snapshot_prep)
         self.cube_home[which], self.cube_bearing[which] = self.cube_home_offsets(which)
         if self.observe_doors:
             self.doors[which] = self.door_table(which)
@@ -1561,11 +1567,15 @@ class HideAndSeek:
 
     def ramp_to_wall(self, w):
         """Move world w's first ramp uphill toward the room's wall, a gap drawn from
-        `fort_ramp_gaps` short of it (`wall_ramp_position`); False, nothing moved, where it
-        would touch another body."""
+        `fort_ramp_gaps` short of it (`wall_ramp_position`), in a `fort_ramp_turn` share of the
+        worlds turned a quarter, a half or three quarters round from facing it (equally often,
+        as `ramp-room-turn` turns its ramps); False, nothing moved, where it would touch
+        another body."""
         s, ramps = self.world, np.flatnonzero(self.world.kind[w] == RAMP)
         gap = int(self.rng.integers(self.fort_ramp_gaps[0], self.fort_ramp_gaps[1] + 1))
         spot, heading = wall_ramp_position(self.preset.arena, gap, self.rng)
+        if self.fort_ramp_turn > 0 and self.rng.random() < self.fort_ramp_turn:  # no draw at 0
+            heading += int(self.rng.integers(1, 4)) * math.pi / 2  # a quarter, half or 3/4 round
         if overlaps_square(s, w, ramps[:1], spot, half=RAMP_HALF[0]):
             return False
         s.pos[w, ramps[0]], s.angle[w, ramps[0]] = spot, heading
@@ -1579,6 +1589,15 @@ class HideAndSeek:
         self.fort_ramp_gaps = whole_cells("fort ramp", low, high, most_ramp_gap(self.preset),
                                           f"the room's wall to the arena's edge in "
                                           f"{self.preset.name!r}")
+
+    def set_fort_ramp_turn(self, share):
+        """From the next `close_doors(..., wall_ramp=True)` on, that share (0..1) of the forts'
+        wall ramps stands turned from facing the wall (`ramp_to_wall`): a seeker must turn it
+        round before it climbs (curriculum.fort_ramp_turn). Pickled with the worlds."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"fort ramp turn is a share of the forts' ramps, expected 0..1, "
+                             f"got {share!r}")
+        self.fort_ramp_turn = float(share)
 
     def set_ramp_walks(self, low, high):
         """From the next `ramps_to_doors(..., hider_at_ramp=True)` or `hiders_to_ramps` on, the
@@ -1714,16 +1733,28 @@ class HideAndSeek:
                 self.prep_stats[f"max_{name}_move_prep"][worlds] = move
                 self.prep_stats[f"num_{name}_lock_prep"][worlds] = locks
             self.prep_stats["hiders_sealed_prep"][worlds] = self.sealed_off(worlds)
-            self.ramp_room_prep[worlds] = self.ramp_room_distance(worlds)
+            self.ramp_room_prep[worlds], self.ramp_facing_prep[worlds] = self.ramp_to_room(worlds)
 
-    def ramp_room_distance(self, worlds):
-        """float [len(worlds)]: how far (m) the first ramp's centre stands from the quadrant room
-        now (`room_distance`; 0 in it), NaN in games without that room or without a ramp."""
+    def ramp_to_room(self, worlds):
+        """(distance, facing), float [len(worlds)] each: how far (m) the first ramp's centre
+        stands from the quadrant room now (`room_distance`; 0 in it), and the cosine between its
+        uphill heading and the way from its centre to the room's nearest point: 1 where it
+        faces the room as a seeker needs it to climb in, -1 where it must be turned round (NaN
+        in the room). Both NaN in games without that room or without a ramp."""
+        nan = np.full(len(worlds), np.nan)
         ramp = self.n_agents + self.n_boxes  # the first ramp's slot
         if self.preset.layout != "quadrant" or self.n_ramps == 0:
-            return np.full(len(worlds), np.nan)
-        distance = room_distance(self.world.pos[worlds, ramp], self.preset.arena)
-        return np.where(self.world.kind[worlds, ramp] == RAMP, distance, np.nan)
+            return nan, nan
+        s, arena = self.world, self.preset.arena
+        spots, angle = s.pos[worlds, ramp], s.angle[worlds, ramp]  # [n, 2], [n]
+        distance = room_distance(spots, arena)
+        nearest = np.stack([spots[:, 0].clip(arena / 2, arena), spots[:, 1].clip(0, arena / 2)], -1)
+        way = nearest - spots  # [n, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 in the room: NaN
+            facing = (np.cos(angle) * way[:, 0] + np.sin(angle) * way[:, 1]) / distance
+        facing = np.where(distance > 0, facing, np.nan)
+        is_ramp = s.kind[worlds, ramp] == RAMP
+        return np.where(is_ramp, distance, np.nan), np.where(is_ramp, facing, np.nan)
 
     def sealed_off(self, worlds):
         """bool [len(worlds)]: no seeker can walk to any hider there now (section 4b)."""
@@ -1753,8 +1784,9 @@ class HideAndSeek:
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
-        ramp_room_prep, how far (m) the first ramp stood from that room when preparation ended
-        (`ramp_room_distance`; NaN without the room or a ramp): how far a seeker had to bring it;
+        ramp_room_prep, how far (m) the first ramp stood from that room when preparation ended,
+        and ramp_facing_prep, whether it faced the room uphill then (a cosine, -1 turned away;
+        `ramp_to_room`; NaN without the room or a ramp): how a seeker had to bring it;
         hiders_sealed_prep and hiders_sealed, 1 if no seeker could walk to a hider when
         preparation ended / after the last step (a fort made, a fort that held); box_unlocks,
         how many times a box was unlocked after preparation. The keys are
@@ -1775,7 +1807,8 @@ class HideAndSeek:
                  "ramp_walk": self.ramp_walk[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy(),
-                 "ramp_room_prep": self.ramp_room_prep[ended].copy()}
+                 "ramp_room_prep": self.ramp_room_prep[ended].copy(),
+                 "ramp_facing_prep": self.ramp_facing_prep[ended].copy()}
         team, returns = self.team[ended], self.returns[ended]  # [n, A]
         for name, side in (("hider", HIDERS), ("seeker", SEEKERS)):
             members = team == side  # [n, A]

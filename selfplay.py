@@ -282,6 +282,7 @@ class Trainer:
         if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
             for env in self.envs:
                 env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
+                env.set_fort_ramp_turn(starts.fort_ramp_turn)
         if starts.door_ramp_beside or starts.ramp_hiders > 0:  # how far out from a ramp the
             for env in self.envs:  # hider placed beside it begins (WalkReach moves them)
                 env.set_ramp_walks(0, starts.ramp_walk)
@@ -1329,8 +1330,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     `seekers_climbed_in`, in which it did both (NaN in layouts without that room),
     `seekers_climbed_in_far`, the share of those whose ramp started 1 m or more short of the
     wall in which it did both (NaN where none did); then `climbs_by_ramp_gap`,
-    `climbs_by_ramp_distance`, `sealed_by_cube_home`, `sealed_by_cube_bearing` and
-    `fort_outcomes`, whose returns are per episode."""
+    `climbs_by_ramp_distance`, `climbs_by_ramp_facing`, `sealed_by_cube_home`,
+    `sealed_by_cube_bearing` and `fort_outcomes`, whose returns are per episode."""
     episodes = play_episodes(trainer.ppo.model, trainer.config, n_worlds, seed, sample,
                              trainer.ppo, **starts)
     horizon = game.get_preset(trainer.config.game).horizon
@@ -1358,7 +1359,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     result["seekers_climbed_in"] = float(np.mean(climbed_in(episodes)))
     result["seekers_climbed_in_far"] = mean_where_defined(climbed_in_far(episodes))
     return (result | climbs_by_ramp_gap(episodes) | climbs_by_ramp_distance(episodes)
-            | sealed_by_cube_home(episodes)
+            | climbs_by_ramp_facing(episodes) | sealed_by_cube_home(episodes)
             | sealed_by_cube_bearing(episodes) | fort_outcomes(episodes))
 
 
@@ -1402,6 +1403,25 @@ def climbs_by_ramp_distance(episodes):
             float(np.mean(episodes["max_ramp_move"][unclimbed] < STILL)) if unclimbed.any()
             else math.nan)
     return result
+
+
+FACING = math.cos(math.radians(45))  # a ramp within 45 degrees of facing the room uphill
+# faces it (climbed as it stands, once brought), within 45 of the opposite faces away
+
+
+def climbs_by_ramp_facing(episodes):
+    """Over the forts that stood when preparation ended, the share in which a seeker climbed
+    in, and how many there were, by which way the ramp faced then (env.py's `ramp_facing_prep`,
+    the cosine between its uphill heading and the way to the room): `facing_room` (above
+    FACING), `side_on` and `facing_away` (below -FACING: to be turned round). Nothing for
+    games without the quadrant room or a ramp."""
+    sealed = episodes["hiders_sealed_prep"] > 0
+    facing = np.where(sealed, episodes["ramp_facing_prep"], np.nan)
+    if not np.isfinite(facing).any():
+        return {}
+    return shares_in_groups(climbed_in(episodes), "climbed_in", [
+        ("facing_room", facing > FACING), ("side_on", np.abs(facing) <= FACING),
+        ("facing_away", facing < -FACING)])  # NaN (no fort, or the ramp in the room) in none
 
 
 def tile(images):

@@ -823,6 +823,42 @@ def test_a_forts_wall_ramp_touches_no_body():
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
 
 
+def test_a_turned_forts_ramp_stands_where_a_facing_one_would_turned_a_quarter_half_or_more():
+    """fort_ramp_turn 1: every ramp on a spot a facing one takes (its square's edge 0-3 cells
+    short of wall 4, x = 2.95, left of the room, or of wall 5, y = 3.05, above it), its heading
+    a whole quarter off facing that wall (0 or -90 degrees), each of the three turns about a
+    third of the time; `ramp_gap` NaN (it faces no wall); nothing moves at rest (no overlap)."""
+    env = game.HideAndSeek("ramp-room", 300, seed=5)
+    env.set_fort_ramp_gaps(0, 3)
+    env.set_fort_ramp_turn(1.0)
+    arranged = env.close_doors(np.arange(300), wall_ramp=True)
+    assert len(arranged) >= 290
+    ramp = env.n_agents + env.n_boxes
+    (x, y), heading = env.world.pos[arranged, ramp].T, env.world.angle[arranged, ramp]
+    left = x < 3.0  # else above the room
+    gaps = np.where(left, 2.95 - (x + 0.25), (y - 0.25) - 3.05) / 0.2
+    assert np.allclose(gaps, np.rint(gaps)) and (np.rint(gaps) >= 0).all() and (gaps < 3.5).all()
+    assert ((left & (y <= 2.75)) | (~left & (x >= 3.25))).all()  # beside the room
+    quarters = np.rint((heading - np.where(left, 0.0, -np.pi / 2)) / (np.pi / 2))
+    off = np.abs(heading - np.where(left, 0.0, -np.pi / 2) - quarters * np.pi / 2)
+    assert (off < 1e-9).all() and set(quarters % 4) == {1, 2, 3}
+    assert all(abs(np.mean(quarters % 4 == q) - 1 / 3) < 0.1 for q in (1, 2, 3))
+    assert np.isnan(env.ramp_gap[arranged]).all()
+    before = env.world.pos[arranged].copy()
+    env.step(np.tile(np.array([5, 5, 5, 0, 1]), (300, env.n_agents, 1)))
+    np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
+
+
+def test_fort_ramp_turn_reaches_the_worlds_and_a_resumed_run(tmp_path):
+    config = sp.apply_overrides(sp.preset_config("ramp-room"), [
+        "n_worlds=2", "curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5",
+        "curriculum.fort_ramp_turn=0.25"])
+    trainer = sp.Trainer(config, "cpu")
+    assert [env.fort_ramp_turn for env in trainer.envs] == [0.25] * len(trainer.envs)
+    sp.save_checkpoint(trainer, str(tmp_path / "c.pt"))
+    assert sp.load_checkpoint(str(tmp_path / "c.pt")).envs[0].fort_ramp_turn == 0.25
+
+
 def test_fort_ramps_set_the_ramp_of_that_part_of_the_forts_at_the_wall():
     """fort_ramps 0.5 of door_forts 1.0: about half the forts' ramps stand exactly 0 cells
     short, facing the wall (a ramp the game placed anywhere outside does so seldom)."""
@@ -862,7 +898,10 @@ def test_ramp_gaps_in_a_game_whose_ramps_stand_anywhere_need_forts():
     ("ramp-room", ["curriculum.door_forts=0.5", "curriculum.fort_ramps=0.5",
                    "curriculum.fort_ramp_gap=13"], "fort_ramp_gap=13 cells does not fit"),
     ("ramp-room", ["curriculum.fort_ramps=1.5"], "fort_ramps must be in \\[0, 1\\], got 1.5"),
-    ("ramp-room", ["curriculum.fort_ramp_gap=-1"], "fort_ramp_gap is a number of cells")])
+    ("ramp-room", ["curriculum.fort_ramp_gap=-1"], "fort_ramp_gap is a number of cells"),
+    ("ramp-room", ["curriculum.door_forts=0.5", "curriculum.fort_ramp_turn=0.5"],
+     "fort_ramp_turn=0.5 turns the ramps .* needs fort_ramps > 0, got 0.0"),
+    ("ramp-room", ["curriculum.fort_ramp_turn=-0.1"], "fort_ramp_turn must be in \\[0, 1\\]")])
 def test_fort_ramps_set_badly_are_a_clear_error(game_name, settings, message):
     with pytest.raises(ValueError, match=message):  # from --set's check or the Trainer's
         sp.Trainer(sp.apply_overrides(sp.preset_config(game_name), ["n_worlds=2"] + settings),

@@ -392,21 +392,28 @@ def test_each_episode_records_in_which_direction_its_cube_started_from_home():
     assert np.allclose(at_home["cube_home"], 0.0) and np.isnan(at_home["cube_bearing"]).all()
 
 
-@pytest.mark.parametrize("spot, distance", [((1.0, 4.0), math.hypot(2.0, 1.0)),
-                                            ((2.0, 1.5), 1.0), ((4.5, 4.5), 1.5),
-                                            ((4.5, 1.5), 0.0)])
-def test_each_episode_records_how_far_its_ramp_stood_from_the_room_when_preparation_ended(
-        spot, distance):
-    """`ramp_room_prep` against the distance to the square x 3..6, y 0..3 worked by hand: NaN
-    until preparation ends, then where the ramp stood (the agents idle, so it stays put)."""
+ROOT5 = math.sqrt(5.0)
+
+
+@pytest.mark.parametrize("spot, heading, distance, facing", [
+    ((1.0, 4.0), 0.0, ROOT5, 2 / ROOT5),  # the room's nearest point (3, 3): the way (2, -1)
+    ((1.0, 4.0), math.pi, ROOT5, -2 / ROOT5),  # turned round
+    ((1.0, 4.0), math.pi / 2, ROOT5, -1 / ROOT5),  # uphill along +y
+    ((2.0, 1.5), 0.0, 1.0, 1.0), ((4.5, 4.5), math.pi / 2, 1.5, -1.0),
+    ((4.5, 1.5), 0.0, 0.0, math.nan)])  # in the room: no way to it
+def test_each_episode_records_how_its_ramp_stood_to_the_room_when_preparation_ended(
+        spot, heading, distance, facing):
+    """`ramp_room_prep` against the distance to the square x 3..6, y 0..3 worked by hand, and
+    `ramp_facing_prep` against the cosine of the uphill heading with the way to its nearest
+    point: NaN until preparation ends, then as the ramp stood (the agents idle: it stays)."""
     env, _ = staged("ramp-room", hiders=[(5.5, 0.5, 0), (5.5, 1.0, 0)], seekers=[(0.5, 0.5, 0)],
-                    objects=[(RAMP, *spot, 0.0, (0.25, 0.25))], after_prep=False)
-    assert np.isnan(env.ramp_room_prep[0])
+                    objects=[(RAMP, *spot, heading, (0.25, 0.25))], after_prep=False)
+    assert np.isnan(env.ramp_room_prep[0]) and np.isnan(env.ramp_facing_prep[0])
     for _ in range(env.prep_steps):
         env.step(idle(env))
-    assert env.ramp_room_prep[0] == pytest.approx(distance, abs=1e-6)
-    assert env.episode_stats(np.array([0]))["ramp_room_prep"][0] == pytest.approx(distance,
-                                                                                 abs=1e-6)
+    stats = env.episode_stats(np.array([0]))
+    assert stats["ramp_room_prep"][0] == pytest.approx(distance, abs=1e-6)
+    assert stats["ramp_facing_prep"][0] == pytest.approx(facing, abs=1e-6, nan_ok=True)
 
 
 def test_ramp_room_prep_is_nan_without_the_room_or_a_ramp():
@@ -414,7 +421,8 @@ def test_ramp_room_prep_is_nan_without_the_room_or_a_ramp():
         env = HideAndSeek(preset, 2, seed=0)
         for _ in range(env.prep_steps):
             env.step(idle(env))
-        assert np.isnan(env.episode_stats(np.arange(2))["ramp_room_prep"]).all()
+        stats = env.episode_stats(np.arange(2))
+        assert np.isnan(stats["ramp_room_prep"]).all() and np.isnan(stats["ramp_facing_prep"]).all()
 
 
 def test_a_wall_ramp_takes_a_seeker_over_the_room_wall():

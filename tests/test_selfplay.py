@@ -380,11 +380,38 @@ def test_climbs_by_ramp_distance_splits_the_forts_made_as_a_plain_loop_does():
     assert result["ramp_still_unclimbed"] == pytest.approx(still / unclimbed)
 
 
+def test_climbs_by_ramp_facing_splits_the_forts_made_as_a_plain_loop_does():
+    """Facing within 45 degrees of the room, of away from it, or side on; episodes without a
+    fort, and ramps in the room (NaN), in no group."""
+    rng = np.random.default_rng(5)
+    n = 300
+    episodes = {"hiders_sealed_prep": rng.integers(0, 2, n),
+                "ramp_facing_prep": np.cos(rng.uniform(0.0, np.pi, n)),
+                "max_seeker_height": rng.choice([0.0, 0.5], n),
+                "seeker_in_room": rng.integers(0, 2, n).astype(float)}
+    episodes["ramp_facing_prep"][:4] = np.nan
+    climbs, count = {}, {}
+    for sealed, facing, height, inside in zip(*(episodes[k] for k in (
+            "hiders_sealed_prep", "ramp_facing_prep", "max_seeker_height", "seeker_in_room"))):
+        if not sealed or np.isnan(facing):
+            continue
+        angle = math.degrees(math.acos(facing))
+        name = "facing_room" if angle < 45 else "facing_away" if angle > 135 else "side_on"
+        climbs[name] = climbs.get(name, 0) + (height >= 0.3 and inside == 1)
+        count[name] = count.get(name, 0) + 1
+    result = sp.climbs_by_ramp_facing(episodes)
+    for name in ("facing_room", "side_on", "facing_away"):
+        assert result[f"episodes_{name}"] == count[name]
+        assert result[f"climbed_in_{name}"] == pytest.approx(climbs[name] / count[name])
+
+
 def test_climbs_by_ramp_distance_is_empty_without_a_room_or_a_ramp():
     nan = np.full(3, np.nan)
     assert sp.climbs_by_ramp_distance({"hiders_sealed_prep": np.ones(3), "ramp_room_prep": nan,
                                        "max_seeker_height": np.ones(3), "seeker_in_room": nan,
                                        "max_ramp_move": np.zeros(3)}) == {}
+    assert sp.climbs_by_ramp_facing({"hiders_sealed_prep": np.ones(3), "ramp_facing_prep": nan,
+                                     "max_seeker_height": np.ones(3), "seeker_in_room": nan}) == {}
 
 
 def test_eval_from_forts_left_to_finish_splits_every_one_of_them():
