@@ -1066,7 +1066,7 @@ def format_time(seconds):
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
                   cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False,
-                  ramp_walks=None, ramp_hiders=False, ramps_locked=False):
+                  ramp_walks=None, ramp_hiders=False, ramps_locked=False, ramp_turn=0.0):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1074,7 +1074,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
     as curriculum.ramp_reach moves it in training) instead of the game's own gaps, or, in a
     game whose ramps stand anywhere, with `door_forts`, the forts' ramp moved so (env.close_doors'
-    wall_ramp, as curriculum.fort_ramps); with
+    wall_ramp, as curriculum.fort_ramps), with `ramp_turn` that share of those ramps turned
+    from facing the wall (env.set_fort_ramp_turn, as curriculum.fort_ramp_turn); with
     `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
     doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
     `hiders_behind` the hiders just behind it (curriculum.hiders_behind), with `cube_arc`
@@ -1102,8 +1103,15 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
                          f"{env.preset.name!r} places its ramps elsewhere, so they need "
                          f"door_forts (--door-forts), which moves the forts' ramps there, or a "
                          f"game with ramp_spawn 'wall'")
+    if ramp_turn and not fort_ramps:
+        raise ValueError(f"ramp_turn {ramp_turn} turns the ramps of forts built for the hiders "
+                         f"with their ramp at the wall: it needs door_forts and ramp_gaps "
+                         f"(--door-forts --ramp-gaps LOW HIGH) in a game whose ramps stand "
+                         f"anywhere, got door_forts={door_forts}, ramp_gaps={ramp_gaps}, game "
+                         f"{env.preset.name!r}")
     if fort_ramps:
         env.set_fort_ramp_gaps(*ramp_gaps)
+        env.set_fort_ramp_turn(ramp_turn)
     elif ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
     chosen = [name for name, given in (("door_forts", door_forts),
@@ -1873,6 +1881,11 @@ def build_parser():
                              "wall instead of the game's own gaps (a ramp_spawn 'wall' game; "
                              "0 12 is every gap); in another game, with --door-forts, the "
                              "forts' ramp moved there (curriculum.fort_ramps)")
+        command.add_argument("--ramp-turn", type=float, default=0.0, metavar="SHARE",
+                             help="with --door-forts --ramp-gaps in a game whose ramps stand "
+                             "anywhere: that share of the forts' ramps turned a quarter, a "
+                             "half or three quarters round from facing the wall "
+                             "(curriculum.fort_ramp_turn)")
         command.add_argument("--cube-gaps", type=int, nargs=2, default=None, metavar=("LOW",
                              "HIGH"), help="every episode from a fort left to finish: the "
                              "room's cube LOW..HIGH cells (0.2 m) straight back from its "
@@ -1927,7 +1940,7 @@ def start_arrangements(args):
                                                    "hiders_behind", "cube_arc", "door_ramps",
                                                    "door_ramp_hider", "door_ramp_beside",
                                                    "ramp_walks", "ramp_hiders",
-                                                   "ramps_locked")}
+                                                   "ramps_locked", "ramp_turn")}
 
 
 def main(argv=None):

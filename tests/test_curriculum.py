@@ -884,6 +884,23 @@ def test_the_ramp_use_checkpoint_climbs_a_forts_wall_ramp_in_a_game_whose_ramps_
     assert result["episodes_gap_0.0-0.0m"] >= 120 and result["seekers_climbed_in"] >= 0.35
 
 
+def test_eval_turns_the_forts_wall_ramps_it_is_told_to():
+    """--ramp-turn 1 with forts whose ramp is flush at the wall: none of them faces it (the
+    climbs split by gap find no gap), where --ramp-turn 0 leaves every one facing it."""
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    turned = sp.evaluate(trainer, 16, door_forts=True, ramp_gaps=(0, 0), ramp_turn=1.0)
+    facing = sp.evaluate(trainer, 16, door_forts=True, ramp_gaps=(0, 0))
+    assert turned["door_fort_episodes"] >= 15 and turned.get("episodes_gap_0.0-0.0m", 0) == 0
+    assert facing["episodes_gap_0.0-0.0m"] == facing["door_fort_episodes"] >= 15
+
+
+def test_a_ramp_turn_without_forts_ramps_at_the_wall_is_a_clear_error():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
+    with pytest.raises(ValueError, match="ramp_turn 0.5 turns the ramps .* door_forts=True, "
+                                         "ramp_gaps=None"):
+        sp.evaluate(trainer, 2, door_forts=True, ramp_turn=0.5)
+
+
 def test_ramp_gaps_in_a_game_whose_ramps_stand_anywhere_need_forts():
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room"), ["n_worlds=2"]), "cpu")
     with pytest.raises(ValueError, match="ramp_gaps \\(0, 1\\).*need door_forts"):
