@@ -1053,7 +1053,8 @@ def spots_behind(spot, axis, n):
 
 def room_distance(spots, arena):
     """float [n]: how far (m) each spot [n, 2] lies from the quadrant room, the square the
-    centre lines of its walls enclose (x from arena / 2 to arena, y from 0 to arena / 2); 0 in it."""
+    centre lines of its walls enclose (x from arena / 2 to arena, y from 0 to arena / 2); 0
+    in it."""
     dx = np.maximum(arena / 2 - spots[:, 0], spots[:, 0] - arena).clip(0)
     dy = np.maximum(-spots[:, 1], spots[:, 1] - arena / 2).clip(0)
     return np.hypot(dx, dy)
