@@ -515,7 +515,8 @@ def test_eval_counts_a_climb_into_the_room_only_where_both_happened(monkeypatch)
     crafted = {"world": np.arange(4), "max_seeker_height": height, "seeker_in_room": in_room,
                "ramp_gap": np.full(4, np.nan), "cube_home": np.full(4, np.nan),
                "cube_bearing": np.full(4, np.nan), "replayed": np.zeros(4, bool),
-               "door_fort": np.zeros(4, bool),
+               "door_fort": np.zeros(4, bool), "ramp_room_prep": np.full(4, np.nan),
+               "ramp_facing_prep": np.full(4, np.nan),
                "n_hiders": np.ones(4), "n_seekers": np.ones(4), "hider_return": np.zeros(4),
                "seeker_return": np.zeros(4), **{k: np.zeros(4) for k in sp.STAT_KEYS}}
     monkeypatch.setattr(sp, "play_episodes", lambda *args, **kwargs: crafted)
