@@ -1051,15 +1051,6 @@ def spots_behind(spot, axis, n):
     return spots, math.atan2(-inward[1], -inward[0])
 
 
-def room_distance(spots, arena):
-    """float [n]: how far (m) each spot [n, 2] lies from the quadrant room, the square the
-    centre lines of its walls enclose (x from arena / 2 to arena, y from 0 to arena / 2); 0
-    in it."""
-    dx = np.maximum(arena / 2 - spots[:, 0], spots[:, 0] - arena).clip(0)
-    dy = np.maximum(-spots[:, 1], spots[:, 1] - arena / 2).clip(0)
-    return np.hypot(dx, dy)
-
-
 def in_room(spots, arena, radius):
     """bool: every spot [n, 2] holds an agent of `radius` clear of the quadrant room's walls."""
     inner = physics.WALL_THICKNESS / 2 + radius
@@ -1738,7 +1729,8 @@ class HideAndSeek:
 
     def ramp_to_room(self, worlds):
         """(distance, facing), float [len(worlds)] each: how far (m) the first ramp's centre
-        stands from the quadrant room now (`room_distance`; 0 in it), and the cosine between its
+        stands from the quadrant room now (the square the centre lines of its walls enclose, x
+        from arena / 2 to arena, y from 0 to arena / 2; 0 in it), and the cosine between its
         uphill heading and the way from its centre to the room's nearest point: 1 where it
         faces the room as a seeker needs it to climb in, -1 where it must be turned round (NaN
         in the room). Both NaN in games without that room or without a ramp."""
@@ -1748,9 +1740,9 @@ class HideAndSeek:
             return nan, nan
         s, arena = self.world, self.preset.arena
         spots, angle = s.pos[worlds, ramp], s.angle[worlds, ramp]  # [n, 2], [n]
-        distance = room_distance(spots, arena)
         nearest = np.stack([spots[:, 0].clip(arena / 2, arena), spots[:, 1].clip(0, arena / 2)], -1)
-        way = nearest - spots  # [n, 2]
+        way = nearest - spots  # [n, 2], zero in the room
+        distance = np.hypot(way[:, 0], way[:, 1])  # [n]
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 in the room: NaN
             facing = (np.cos(angle) * way[:, 0] + np.sin(angle) * way[:, 1]) / distance
         facing = np.where(distance > 0, facing, np.nan)

@@ -1401,12 +1401,11 @@ def climbs_by_ramp_distance(episodes):
     whose ramp ended the episode nearer than STILL to where it began (env.py's max_ramp_move:
     left where the game put it, so the seeker did not try). Nothing for games without the
     quadrant room or a ramp."""
-    sealed = episodes["hiders_sealed_prep"] > 0
+    sealed, climbed = episodes["hiders_sealed_prep"] > 0, climbed_in(episodes)
     distance = np.where(sealed, episodes["ramp_room_prep"], np.nan)
-    result = shares_in_ranges(climbed_in(episodes), "climbed_in", "ramp_room", distance,
-                              RAMP_DISTANCES)
+    result = shares_in_ranges(climbed, "climbed_in", "ramp_room", distance, RAMP_DISTANCES)
     if result:
-        unclimbed = sealed & np.isfinite(distance) & ~(climbed_in(episodes) > 0)
+        unclimbed = sealed & np.isfinite(distance) & ~(climbed > 0)
         result["ramp_still_unclimbed"] = (
             float(np.mean(episodes["max_ramp_move"][unclimbed] < STILL)) if unclimbed.any()
             else math.nan)
