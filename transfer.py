@@ -60,7 +60,7 @@ from numba import njit, prange
 import env as game
 import physics
 import selfplay
-from attention import ActorCritic, NetworkSizes
+from attention import ActorCritic, NetworkSizes, TeamActorCritic
 from physics import BOX, EMPTY, HIDERS, NO_TEAM, RAMP
 from ppo import PPO, ObsNormaliser, PPOConfig, RunningMeanStd
 
@@ -121,10 +121,18 @@ def get_task(name):
     return TASKS[name]
 
 
+def memory_network():
+    """The network of scratch and the intrinsic baselines: selfplay.py's small one with its
+    LSTM, as the paper's policy and our hide-and-seek checkpoints since `ramp-room` have. The
+    counting test reads that memory; without it, nothing is left to read once the boxes are
+    gone, and the head can only learn the most common answer."""
+    return replace(selfplay.small_network(), use_lstm=True)
+
+
 @dataclass
 class TransferConfig:
-    """One fine-tuning run (one task, one source, one seed). PPO and the network default to
-    selfplay.py's CPU presets; a hide-and-seek checkpoint brings its own network sizes."""
+    """One fine-tuning run (one task, one source, one seed). PPO defaults to selfplay.py's CPU
+    presets, the network to `memory_network`; a hide-and-seek checkpoint brings its own."""
 
     task: str = "lock-return"  # one of TASKS
     source: str = "scratch"  # scratch, count, rnd, or a selfplay.py checkpoint path
@@ -140,7 +148,7 @@ class TransferConfig:
     rnd_features: int = 32  # output width of RND's target and predictor networks
     rnd_lr: float = 1e-3  # RND predictor's learning rate
     head_lr: float = 1e-3  # counting: learning rate of the classifier head
-    network: NetworkSizes = field(default_factory=selfplay.small_network)
+    network: NetworkSizes = field(default_factory=lambda: memory_network())
     ppo: PPOConfig = field(default_factory=selfplay.cpu_ppo)
 
 
@@ -669,9 +677,6 @@ def reinitialise_last_layers(model):
 
 
 def check_compatible(model, path):
-    if not isinstance(model, ActorCritic):
-        raise ValueError(f"{path!r} holds one network per team (network.per_team); the tasks "
-                         f"fine-tune one network: start from a checkpoint with one for both")
     if dict(model.obs_sizes) != OBS_SIZES:
         raise ValueError(f"{path!r} holds a network built for observations {model.obs_sizes}; "
                          f"the tasks give the hide-and-seek layout {OBS_SIZES}")
@@ -700,6 +705,9 @@ def load_source(config, device="cpu", reinitialise=True):
     else:
         trainer = selfplay.load_checkpoint(path)
         model, normaliser = trainer.ppo.model, trainer.ppo.obs_normaliser.state_dict()
+        if isinstance(model, TeamActorCritic):  # one network per team: the task's agent is a
+            model = model.hiders  # hider, so the hiders' network is the one that would read it
+            model.sizes = replace(model.sizes, per_team=False)
     check_compatible(model, path)
     if reinitialise and state.get("kind") != "transfer":
         torch.manual_seed(config.seed)
@@ -843,13 +851,23 @@ def train_counting(config, run=None, device="cpu"):
     if normaliser_state is not None:
         normaliser.load_state_dict(normaliser_state)
     env = TaskEnv("counting", config.n_worlds, config.seed)
+    # Each memory feature at each step is standardised before the head, with its mean and
+    # variance over all the episodes watched so far (BatchNorm without a learnt scale, with
+    # cumulative averages). A trained LSTM's outputs can differ by a thousandth between
+    # episodes, and Adam moves a weight by about head_lr per step, so a head on the raw memory
+    # would need ~10^6 steps to read them. Standardised, the test asks what the memory holds,
+    # not how loudly.
+    after = env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
+    scale = nn.BatchNorm1d((env.task.horizon - after) * model.sizes.lstm, affine=False,
+                           momentum=None)
     head = nn.Linear(model.sizes.lstm, N_CLASSES)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.head_lr)
-    after = env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
     rows, steps, start = [], 0, time.time()
     while steps < config.total_steps:
         memory, labels = watch_counting(env, model, normaliser, normaliser_state is None)
-        logits = head(memory[after:])  # [T', W, 7]
+        with torch.no_grad():  # the policy is frozen: only the head learns
+            memory = standardise(scale, memory[after:])  # [T', W, H]
+        logits = head(memory)  # [T', W, 7]
         accuracy = (logits[-1].argmax(-1) == labels).float().mean().item()
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.repeat(len(logits)))
         optimizer.zero_grad()
@@ -865,6 +883,19 @@ def train_counting(config, run=None, device="cpu"):
         show_progress(f"counting from {source_label(config)}", row, config.total_steps, start)
     print()
     return head, rows
+
+
+def standardise(scale, memory):
+    """memory [T, W, H] -> the same, each feature at each step standardised with `scale`'s
+    running mean and variance over the episodes (a BatchNorm1d over T x H features), which
+    first take in these episodes: no labels are read. Per step, because a memory drifts
+    through the episode more than it differs between episodes."""
+    T, W, H = memory.shape
+    rows = memory.transpose(0, 1).reshape(W, T * H)  # one row per episode
+    scale.train()
+    scale(rows)  # in training mode it takes these rows into its mean and variance
+    scale.eval()
+    return scale(rows).view(W, T, H).transpose(0, 1)
 
 
 def source_label(config):

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 
 import env as game
 import transfer as tr
@@ -381,6 +382,37 @@ def test_counting_freezes_the_policy_as_trained_and_trains_only_the_head(monkeyp
     assert head.weight.shape == (tr.N_CLASSES, 64)
 
 
+def test_memory_is_standardised_per_step_over_the_episodes():
+    memory = torch.randn(5, 16, 3) * torch.tensor([1e-3, 1.0, 50.0]) + torch.arange(5.0)[:, None,
+                                                                                    None]
+    scale = torch.nn.BatchNorm1d(5 * 3, affine=False, momentum=None)
+    out = tr.standardise(scale, memory)
+    # by hand: over the 16 episodes, at each step and feature (BatchNorm's unbiased running var)
+    expected = (memory - memory.mean(1, keepdim=True)) / torch.sqrt(
+        memory.var(1, keepdim=True) + scale.eps)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_counting_head_reads_a_count_held_in_a_faint_memory(monkeypatch):
+    """A memory that holds the label at a thousandth of a unit, on top of a drift through the
+    episode that every episode shares: standardised, the head reads it."""
+    rng = torch.Generator().manual_seed(0)
+    model = ActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
+
+    def faint(env, *args):
+        labels = torch.randint(0, tr.N_CLASSES, (env.n_worlds,), generator=rng)
+        memory = 0.5 * torch.arange(80.0)[:, None, None].expand(80, env.n_worlds, 64).clone()
+        memory[:, :, :tr.N_CLASSES] += 1e-3 * nn.functional.one_hot(labels, tr.N_CLASSES)
+        return memory, labels
+
+    monkeypatch.setattr(tr, "load_source", lambda *a, **k: (model, None))
+    monkeypatch.setattr(tr, "watch_counting", faint)
+    config = tr.TransferConfig(task="counting", n_worlds=32, total_steps=80 * 32 * 100,
+                               head_lr=1e-2)
+    _, rows = tr.train_counting(config)
+    assert np.mean([row["success"] for row in rows[-20:]]) > 0.95
+
+
 def test_watching_counting_gives_memory_per_step_and_labels():
     model = ActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
     env = tr.TaskEnv("counting", 2, seed=0)
@@ -416,10 +448,22 @@ def test_a_network_for_other_observations_is_refused():
         tr.check_compatible(model, "other.pt")
 
 
-def test_a_network_per_team_is_refused():
-    model = TeamActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
-    with pytest.raises(ValueError, match="one network per team"):
-        tr.check_compatible(model, "per-team.pt")
+def test_a_checkpoint_per_team_gives_the_network_that_reads_its_hiders():
+    import selfplay
+
+    path = "checkpoints/ramp-room-per-team-ramp-use.pt"
+    model, _ = tr.load_source(tr.TransferConfig(source=path), reinitialise=False)
+    both = selfplay.load_checkpoint(path).ppo.model
+    assert isinstance(both, TeamActorCritic) and isinstance(model, ActorCritic)
+    assert not model.sizes.per_team
+    obs = tr.TaskEnv("lock-return", 3, seed=0).reset()  # the task's agent is a hider
+    x = {k: torch.as_tensor(v).flatten(0, 1)[None] for k, v in obs.items()}  # [1, 3, ...]
+    state, starts = model.initial_state(3), torch.ones(1, 3, dtype=torch.bool)
+    with torch.no_grad():
+        mine, whole = model(x, state, starts), both(x, state, starts)
+    for own, team in zip(mine[0].log_probs, whole[0].log_probs):  # the team network's answer
+        torch.testing.assert_close(own, team)
+    torch.testing.assert_close(mine[1], whole[1])
 
 
 @pytest.mark.parametrize("task", tr.FIVE_TASKS)
