@@ -407,10 +407,31 @@ def test_the_counting_head_reads_a_count_held_in_a_faint_memory(monkeypatch):
 
     monkeypatch.setattr(tr, "load_source", lambda *a, **k: (model, None))
     monkeypatch.setattr(tr, "watch_counting", faint)
-    config = tr.TransferConfig(task="counting", n_worlds=32, total_steps=80 * 32 * 100,
-                               head_lr=1e-2)
+    config = tr.TransferConfig(task="counting", n_worlds=32, total_steps=80 * 32 * 300)
     _, rows = tr.train_counting(config)
     assert np.mean([row["success"] for row in rows[-20:]]) > 0.95
+
+
+def test_the_counting_head_on_a_memory_that_holds_nothing_learns_the_prior(monkeypatch):
+    """Memory independent of the labels, labels as the task draws them (6 fair coins): the
+    head's loss on fresh episodes comes down to the labels' entropy, which no head can beat,
+    and does not wander above it."""
+    rng = torch.Generator().manual_seed(1)
+    model = ActorCritic(tr.OBS_SIZES, tr.TransferConfig().network)
+
+    def empty(env, *args):
+        labels = torch.distributions.Binomial(6, torch.full((env.n_worlds,), 0.5)).sample().long()
+        noise = torch.randn(1, env.n_worlds, 64, generator=rng).expand(80, -1, -1)
+        return noise + 0.1 * torch.randn(80, env.n_worlds, 64, generator=rng), labels
+
+    monkeypatch.setattr(tr, "load_source", lambda *a, **k: (model, None))
+    monkeypatch.setattr(tr, "watch_counting", empty)
+    torch.manual_seed(1)
+    config = tr.TransferConfig(task="counting", n_worlds=32, total_steps=80 * 32 * 300)
+    _, rows = tr.train_counting(config)
+    p = torch.tensor([math.comb(6, k) for k in range(7)]) / 64
+    entropy = -(p * p.log()).sum().item()  # 1.61 nats
+    assert abs(np.mean([row["loss"] for row in rows[-100:]]) - entropy) < 0.06
 
 
 def test_watching_counting_gives_memory_per_step_and_labels():
