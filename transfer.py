@@ -148,7 +148,7 @@ class TransferConfig:
     rnd_features: int = 32  # output width of RND's target and predictor networks
     rnd_lr: float = 1e-3  # RND predictor's learning rate
     head_lr: float = 0.1  # counting: SGD's learning rate for the classifier head
-    network: NetworkSizes = field(default_factory=lambda: memory_network())
+    network: NetworkSizes = field(default_factory=memory_network)
     ppo: PPOConfig = field(default_factory=selfplay.cpu_ppo)
 
 
@@ -851,28 +851,25 @@ def train_counting(config, run=None, device="cpu"):
     if normaliser_state is not None:
         normaliser.load_state_dict(normaliser_state)
     env = TaskEnv("counting", config.n_worlds, config.seed)
-    # Each memory feature at each step is standardised before the head, with its mean and
-    # variance over all the episodes watched so far (BatchNorm without a learnt scale, with
-    # cumulative averages). A trained LSTM's outputs can differ by a thousandth between
-    # episodes, and Adam moves a weight by about head_lr per step, so a head on the raw memory
-    # would need ~10^6 steps to read them. Standardised, the test asks what the memory holds,
-    # not how loudly.
+    # The head is a linear probe. It reads each memory feature standardised per step over the
+    # episodes watched so far (BatchNorm without a learnt scale, cumulative averages): a
+    # trained LSTM's outputs can differ by a thousandth between episodes, and a weight's
+    # gradient shrinks with its input, so on the raw memory SGD would barely move. It starts
+    # from zero weights (a uniform first answer) and learns by plain SGD, whose steps shrink
+    # with the gradient: with Adam (steps of about the learning rate whatever the gradient)
+    # or random first weights, a head on a memory that holds nothing about the boxes wandered
+    # off the prior and scored below always answering 3 (measured: 0.24 against 0.31).
     after = env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
     scale = nn.BatchNorm1d((env.task.horizon - after) * model.sizes.lstm, affine=False,
                            momentum=None)
-    # A linear probe: zero weights (the first answer is uniform) and plain SGD, whose steps
-    # shrink with the gradient. With Adam's steps of about head_lr each, or random first
-    # weights, a head on a memory that holds nothing about the boxes wanders away from the
-    # prior, and scores below the most common answer (measured: accuracy 0.24 where 0.31 is
-    # always answering 3).
     head = nn.Linear(model.sizes.lstm, N_CLASSES)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     optimizer = torch.optim.SGD(head.parameters(), lr=config.head_lr)
     rows, steps, start = [], 0, time.time()
     while steps < config.total_steps:
-        memory, labels = watch_counting(env, model, normaliser, normaliser_state is None)
         with torch.no_grad():  # the policy is frozen: only the head learns
+            memory, labels = watch_counting(env, model, normaliser, normaliser_state is None)
             memory = standardise(scale, memory[after:])  # [T', W, H]
         logits = head(memory)  # [T', W, 7]
         accuracy = (logits[-1].argmax(-1) == labels).float().mean().item()
