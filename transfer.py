@@ -768,6 +768,7 @@ def pretrain(config, kind):
     folder = os.path.join(config_root(), "pretrain", f"{kind}-seed{config.seed}")
     path = os.path.join(folder, "checkpoint.pt")
     if os.path.exists(path):
+        check_cached(path, config, kind)
         return path
     bonus = (CountBonus(config.count_beta, config.count_cell) if kind == "count" else
              RNDBonus(config.count_beta, config.count_cell, config.rnd_features, config.rnd_lr,
@@ -781,6 +782,20 @@ def pretrain(config, kind):
     print()
     save_model(path, "pretrain", config, trainer.ppo)
     return path
+
+
+def check_cached(path, config, kind):
+    """A cached pretraining is reused only if it was made with the settings asked for now (a
+    clear error otherwise: the cache is named by kind and seed alone)."""
+    names = ["pretrain_steps", "n_worlds", "rollout_steps", "count_beta", "count_cell",
+             "network", "ppo"] + (["rnd_features", "rnd_lr"] if kind == "rnd" else [])
+    cached = torch.load(path, map_location="cpu", weights_only=False)["config"]
+    asked = asdict(config)
+    differ = [f"{name} {cached.get(name)!r}, now {asked[name]!r}" for name in names
+              if cached.get(name) != asked[name]]
+    if differ:
+        raise ValueError(f"{path!r} was pretrained with other settings ({'; '.join(differ)}); "
+                         f"delete {os.path.dirname(path)!r} to pretrain again, or ask for those")
 
 
 def config_root():

@@ -3,6 +3,7 @@ hide-and-seek observation layout, fine-tuning's re-initialisation, the intrinsic
 few PPO updates of every task on CPU. Worlds are small (1 to 4) to stay fast."""
 
 import math
+from dataclasses import replace
 
 import numba
 import numpy as np
@@ -366,6 +367,15 @@ def test_pretraining_with_a_bonus_then_fine_tuning_runs(kind, tmp_path, monkeypa
     pretrain_rows = open(tmp_path / "pretrain" / f"{kind}-seed0" / "metrics.csv").read()
     assert pretrain_rows.count("\n") == 3  # header and two updates
     assert len(rows) == 1
+
+
+def test_a_cached_pretraining_with_other_settings_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path))
+    config = tr.TransferConfig(source="count", n_worlds=4, rollout_steps=10, pretrain_steps=40)
+    path = tr.pretrain(config, "count")
+    assert tr.pretrain(config, "count") == path  # the same settings: the cache is used
+    with pytest.raises(ValueError, match="pretrain_steps 40, now 80.*delete"):
+        tr.pretrain(replace(config, pretrain_steps=80), "count")
 
 
 def test_counting_freezes_the_policy_as_trained_and_trains_only_the_head(monkeypatch):
