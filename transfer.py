@@ -970,6 +970,12 @@ def mean_and_spread(seeds, points=100):
     return grid, ys.mean(0), ys.std(0)
 
 
+def final_success(seeds):
+    """'mean ± sd' over the seeds of each one's success over its last tenth of updates."""
+    finals = [np.nanmean(y[-max(1, len(y) // 10):]) for _, y in seeds]
+    return f"{np.mean(finals):.2f} ± {np.std(finals):.2f}"
+
+
 def plot(root=None, out=None):
     """The paper's figure 6: one panel per task, a curve per source (mean over seeds, shaded
     one standard deviation), and a table of final success rates (mean of the last tenth)."""
@@ -996,8 +1002,7 @@ def plot(root=None, out=None):
             grid, mean, std = mean_and_spread(seeds)
             ax.plot(grid, mean, color=colour, label=f"{source} ({len(seeds)} seeds)")
             ax.fill_between(grid, mean - std, mean + std, color=colour, alpha=0.2)
-            finals = [np.nanmean(y[-max(1, len(y) // 10):]) for _, y in seeds]
-            cells.append(f"{np.mean(finals):.2f} ± {np.std(finals):.2f}")
+            cells.append(final_success(seeds))
         table.append(f"| {task} | " + " | ".join(cells) + " |")
         ax.set_title(task)
         ax.set_xlabel("world-steps")

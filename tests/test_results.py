@@ -10,6 +10,7 @@ import imageio.v2 as imageio
 import pytest
 
 import selfplay as sp
+import transfer as tr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINTS = sorted(glob.glob(os.path.join(ROOT, "checkpoints", "*.pt")))
@@ -144,10 +145,11 @@ def test_the_per_team_checkpoint_brings_a_ramp_over_its_hiders_own_forts_in_ramp
     assert result["hiders_sealed_prep"] >= 0.4
 
 
-def readme_results_table():
-    """The rows of the README's results table (the lines after sp.RESULTS_HEADER)."""
+def readme_results_table(header=sp.RESULTS_HEADER):
+    """The rows of a README table: the lines after `header` (by default the results table's,
+    sp.RESULTS_HEADER) up to the first that is not a table row."""
     lines = open(os.path.join(ROOT, "README.md")).read().splitlines()
-    header = sp.RESULTS_HEADER.splitlines()
+    header = header.splitlines()
     start = next(i for i in range(len(lines)) if lines[i:i + 2] == header) + 2
     rows = []
     for line in lines[start:]:
@@ -168,3 +170,20 @@ def test_readme_results_table_is_what_the_shipped_runs_recorded():
         machine = run_rows[0].strip("|").split("|")[5].strip()
         expected = sp.results_rows([run], machine, root=ROOT).splitlines()[2:]
         assert run_rows == expected, f"README rows for {run} differ from its stages.json"
+
+
+COUNTING_HEADER = ("| network watching (frozen) | world-steps of its lineage | accuracy at the "
+                   "last step, last tenth (mean ± sd over 3 seeds) |\n|---|---|---|")
+
+
+def test_readme_counting_table_is_what_the_counting_runs_recorded():
+    """transfer.py's counting test from each network with a memory (README, transfer.py, "What
+    has been measured"): a row per source, read back from runs/transfer-counting/NAME."""
+    rows = readme_results_table(COUNTING_HEADER)
+    assert rows, "the README's counting table has no rows"
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        name = os.path.basename(cells[0].split("`")[1]).removesuffix(".pt")
+        curves = tr.collect_curves(os.path.join(ROOT, "runs", "transfer-counting", name))
+        (seeds,) = curves["counting"].values()  # one source per folder
+        assert len(seeds) == 3 and cells[2] == tr.final_success(seeds), row
