@@ -393,8 +393,8 @@ def test_counting_freezes_the_policy_as_trained_and_trains_only_the_head(monkeyp
 
 
 def test_memory_is_standardised_per_step_over_the_episodes():
-    memory = torch.randn(5, 16, 3) * torch.tensor([1e-3, 1.0, 50.0]) + torch.arange(5.0)[:, None,
-                                                                                    None]
+    drift = torch.arange(5.0)[:, None, None]  # the same for every episode
+    memory = torch.randn(5, 16, 3) * torch.tensor([1e-3, 1.0, 50.0]) + drift  # [T, W, H]
     scale = torch.nn.BatchNorm1d(5 * 3, affine=False, momentum=None)
     out = tr.standardise(scale, memory)
     # by hand: over the 16 episodes, at each step and feature (BatchNorm's unbiased running var)
