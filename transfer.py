@@ -30,8 +30,10 @@ Reading order
     2. `TaskEnv`: the batched task world; `step()` is its table of contents; layouts per task.
     3. The rewards: locking, blueprint distances, the shelter's rays.
     4. Intrinsic motivation: `box_histogram` (object-invariant state), `CountBonus`, `RNDBonus`.
-    5. Fine-tuning: `load_source`, `reinitialise_last_layers`, `finetune`, `train_counting`.
-    6. Run folders, `plot` (the paper's figure 6), `render`, the command line.
+    5. Fine-tuning: `load_source`, `reinitialise_last_layers`, `TaskTrainer`, `pretrain`,
+       `finetune`; counting's learner, `CountingProbe`.
+    6. Run folders: `train_in` checkpoints every run and continues one that was stopped.
+    7. `plot` (the paper's figure 6), `render`, the command line.
 
 Run it
     python transfer.py lock-return --from checkpoints/ramp-room-fort-building.pt --seeds 3
@@ -48,6 +50,7 @@ import argparse
 import glob
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -141,6 +144,7 @@ class TransferConfig:
     total_steps: int = 2_000_000  # world-steps of task training (counting: of watched episodes)
     pretrain_steps: int = 2_000_000  # world-steps of count / RND pretraining on "explore"
     seed: int = 0
+    checkpoint_minutes: float = 2.0  # how often a run's checkpoint.pt is rewritten
     threads: int = 1  # CPU threads for torch and for numba's physics (1 is safer, and faster,
     # when other jobs share the cores: spinning thread pools wait for descheduled partners)
     count_beta: float = 0.1  # bonus beta / sqrt(N(s)), and RND's scale (paper's: not known)
@@ -662,7 +666,7 @@ class RNDBonus(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Fine-tuning, baselines, and the training loops
+# 5. Fine-tuning, baselines, and the learners
 # ---------------------------------------------------------------------------------------------
 
 
@@ -731,45 +735,54 @@ class TaskTrainer:
         self.steps = self.episodes = self.updates = 0
         self.curriculum = None  # the tasks start every episode fresh (selfplay.py's option)
 
+    def state_dict(self):
+        """Everything to go on bit for bit, as selfplay.save_checkpoint: the learner, the worlds
+        in play (with a bonus's counts or networks), the actors' carry, the RNG, the counters."""
+        return {"ppo": self.ppo.state_dict(), "env": pickle.dumps(self.envs[0]),
+                "obs": self.obs[0], "state": self.state.cpu(), "starts": self.starts.cpu(),
+                "torch_rng": torch.get_rng_state(), "steps": self.steps,
+                "episodes": self.episodes, "updates": self.updates}
 
-def ppo_training(trainer, total_steps, run=None, label=""):
-    """Collect, update, record, until total_steps world-steps. Returns the metric rows."""
-    rows, start = [], time.time()
-    while trainer.steps < total_steps:
-        rollout, ended, _ = selfplay.collect_rollout(trainer)  # 1. act (selfplay.py's collector)
-        diagnostics = trainer.ppo.update(rollout)  # 2. learn
-        trainer.updates += 1
+    def load_state_dict(self, state):
+        self.ppo.load_state_dict(state["ppo"])
+        self.envs, self.obs = [pickle.loads(state["env"])], [state["obs"]]
+        self.state = state["state"].to(self.device)
+        self.starts = state["starts"].to(self.device)
+        torch.set_rng_state(state["torch_rng"])
+        self.steps, self.episodes, self.updates = (state["steps"], state["episodes"],
+                                                   state["updates"])
+
+    def network_state(self):
+        """What load_source reads back from this file's checkpoints: the network and its
+        observation statistics (a pretraining is fine-tuned from them; render plays them)."""
+        return {"network": asdict(self.ppo.model.sizes), "model": self.ppo.model.state_dict(),
+                "obs_normaliser": self.ppo.obs_normaliser.state_dict()}
+
+    def update(self):
+        """One PPO update: collect, learn. Returns the metric row."""
+        rollout, ended, _ = selfplay.collect_rollout(self)  # 1. act (selfplay.py's collector)
+        diagnostics = self.ppo.update(rollout)  # 2. learn
+        self.updates += 1
         n = len(ended["world"]) if ended else 0
-        trainer.episodes += n
-        row = {"update": trainer.updates, "steps": trainer.steps, "episodes": trainer.episodes,
-               "seconds": round(time.time() - start, 2),
+        self.episodes += n
+        row = {"update": self.updates, "steps": self.steps, "episodes": self.episodes,
                "reward": rollout.rewards.mean().item(),
                "success": float(np.mean(ended["success"])) if n else math.nan,
                "return": float(np.mean(ended["return"])) if n else math.nan}
-        row.update({k: round(v, 6) for k, v in diagnostics.items()})
-        rows.append(row)  # 3. record
-        if run is not None:
-            run.append_metrics(row)
-        show_progress(label, row, total_steps, start)
-    return rows
-
-
-def show_progress(label, row, total, start):
-    rate = row["steps"] / max(time.time() - start, 1e-9)
-    left = selfplay.format_time((total - row["steps"]) / max(rate, 1e-9))
-    print(f"\r{label} step {row['steps']:>10,}/{total:,} | {rate:6,.0f} steps/s | success "
-          f"{row['success']:.2f} | reward/step {row['reward']:+.4f} | left {left}", end="",
-          flush=True)
+        return row | {k: round(v, 6) for k, v in diagnostics.items()}
 
 
 def pretrain(config, kind):
     """Count-based or RND pretraining on "explore" (no reward but the bonus), cached per seed:
-    runs/transfer/pretrain/KIND-seedS/checkpoint.pt, then fine-tuned like any other source."""
-    folder = os.path.join(config_root(), "pretrain", f"{kind}-seed{config.seed}")
-    path = os.path.join(folder, "checkpoint.pt")
-    if os.path.exists(path):
-        check_cached(path, config, kind)
-        return path
+    runs/transfer/pretrain/KIND-seedS/checkpoint.pt, then fine-tuned like any other source.
+    A cache made with other settings is refused; one stopped part-way is continued."""
+    config = pretraining_config(config, kind)
+    run = selfplay.RunFolder(os.path.join(config_root(), "pretrain", f"{kind}-seed{config.seed}"))
+    if os.path.exists(run.checkpoint_path):  # before any work: the settings
+        saved = torch.load(run.checkpoint_path, map_location="cpu", weights_only=False)
+        check_settings(saved["config"], config, run.checkpoint_path)
+        if saved["progress"]["steps"] >= config.total_steps:
+            return run.checkpoint_path
     bonus = (CountBonus(config.count_beta, config.count_cell) if kind == "count" else
              RNDBonus(config.count_beta, config.count_cell, config.rnd_features, config.rnd_lr,
                       config.seed))
@@ -777,35 +790,22 @@ def pretrain(config, kind):
     model = ActorCritic(OBS_SIZES, config.network)
     trainer = TaskTrainer(config, TaskEnv("explore", config.n_worlds, config.seed, bonus),
                           model, None)
-    run = selfplay.RunFolder(folder)
-    ppo_training(trainer, config.pretrain_steps, run, f"pretrain {kind}")
-    print()
-    save_model(path, "pretrain", config, trainer.ppo)
-    return path
+    train_in(run, trainer, "pretrain", f"pretrain {kind}")
+    return run.checkpoint_path
 
 
-def check_cached(path, config, kind):
-    """A cached pretraining is reused only if it was made with the settings asked for now (a
-    clear error otherwise: the cache is named by kind and seed alone)."""
-    names = ["pretrain_steps", "n_worlds", "rollout_steps", "count_beta", "count_cell",
-             "network", "ppo"] + (["rnd_features", "rnd_lr"] if kind == "rnd" else [])
-    cached = torch.load(path, map_location="cpu", weights_only=False)["config"]
-    asked = asdict(config)
-    differ = [f"{name} {cached.get(name)!r}, now {asked[name]!r}" for name in names
-              if cached.get(name) != asked[name]]
-    if differ:
-        raise ValueError(f"{path!r} was pretrained with other settings ({'; '.join(differ)}); "
-                         f"delete {os.path.dirname(path)!r} to pretrain again, or ask for those")
+def pretraining_config(config, kind):
+    """The settings a pretraining depends on, and nothing else: one cache serves every task.
+    Its total_steps is config.pretrain_steps."""
+    kept = ["pretrain_steps", "n_worlds", "rollout_steps", "seed", "threads",
+            "checkpoint_minutes", "count_beta", "count_cell", "network", "ppo"]
+    kept += ["rnd_features", "rnd_lr"] if kind == "rnd" else []
+    return replace(TransferConfig(), task="explore", source=kind,
+                   total_steps=config.pretrain_steps, **{n: getattr(config, n) for n in kept})
 
 
 def config_root():
     return os.environ.get("TRANSFER_RUNS", os.path.join("runs", "transfer"))
-
-
-def save_model(path, kind, config, ppo):
-    torch.save({"kind": kind, "config": asdict(config), "network": asdict(ppo.model.sizes),
-                "model": ppo.model.state_dict(),
-                "obs_normaliser": ppo.obs_normaliser.state_dict()}, path)
 
 
 def set_threads(n):
@@ -814,17 +814,14 @@ def set_threads(n):
 
 
 def finetune(config, run=None, device="cpu"):
-    """One run of a PPO task: the source network, fine-tuned on the task's reward."""
+    """One run of a PPO task: the source network, fine-tuned on the task's reward (in `run`, a
+    RunFolder, continued where it stopped)."""
     set_threads(config.threads)
     model, normaliser = load_source(config, device)
     config = replace(config, network=model.sizes)
     trainer = TaskTrainer(config, TaskEnv(config.task, config.n_worlds, config.seed), model,
                           normaliser, device)
-    label = f"{config.task} from {source_label(config)}"
-    rows = ppo_training(trainer, config.total_steps, run, label)
-    print()
-    if run is not None:
-        save_model(run.checkpoint_path, "transfer", config, trainer.ppo)
+    rows = train_in(run, trainer, "transfer", f"{config.task} from {source_label(config)}")
     return trainer, rows
 
 
@@ -856,52 +853,76 @@ def watch_counting(env, model, normaliser, fit_normaliser):
     return memory, labels
 
 
-def train_counting(config, run=None, device="cpu"):
-    """The supervised test: the source network frozen, a linear head on its memory learns to
-    say how many boxes went left, at every step after the last box vanished. Success is the
-    accuracy at the last step on each fresh batch, measured before the head learns from it."""
-    set_threads(config.threads)
-    model, normaliser_state = load_source(config, reinitialise=False)
-    normaliser = ObsNormaliser(OBS_SIZES)
-    if normaliser_state is not None:
-        normaliser.load_state_dict(normaliser_state)
-    env = TaskEnv("counting", config.n_worlds, config.seed)
-    # The head is a linear probe. It reads each memory feature standardised per step over the
-    # episodes watched so far (BatchNorm without a learnt scale, cumulative averages): a
-    # trained LSTM's outputs can differ by a thousandth between episodes, and a weight's
-    # gradient shrinks with its input, so on the raw memory SGD would barely move. It starts
-    # from zero weights (a uniform first answer) and learns by plain SGD, whose steps shrink
-    # with the gradient: with Adam (steps of about the learning rate whatever the gradient)
-    # or random first weights, a head on a memory that holds nothing about the boxes wandered
-    # off the prior and scored below always answering 3 (measured: 0.24 against 0.31).
-    after = env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
-    scale = nn.BatchNorm1d((env.task.horizon - after) * model.sizes.lstm, affine=False,
-                           momentum=None)
-    head = nn.Linear(model.sizes.lstm, N_CLASSES)
-    nn.init.zeros_(head.weight)
-    nn.init.zeros_(head.bias)
-    optimizer = torch.optim.SGD(head.parameters(), lr=config.head_lr)
-    rows, steps, start = [], 0, time.time()
-    while steps < config.total_steps:
+class CountingProbe:
+    """The supervised test's learner: the source network frozen, a linear head on its memory
+    learns to say how many boxes went left, at every step after the last box vanished. Success
+    is the accuracy at the last step on each fresh batch, measured before the head learns from
+    it. One update = one batch of episodes watched; the interface is TaskTrainer's."""
+
+    def __init__(self, config, model, normaliser_state):
+        self.config, self.model = config, model
+        self.normaliser = ObsNormaliser(OBS_SIZES)
+        self.fit_normaliser = normaliser_state is None  # scratch: fit to what it watches
+        if normaliser_state is not None:
+            self.normaliser.load_state_dict(normaliser_state)
+        self.env = TaskEnv("counting", config.n_worlds, config.seed)
+        # The head is a linear probe. It reads each memory feature standardised per step over
+        # the episodes watched so far (BatchNorm without a learnt scale, cumulative averages):
+        # a trained LSTM's outputs can differ by a thousandth between episodes, and a weight's
+        # gradient shrinks with its input, so on the raw memory SGD would barely move. It
+        # starts from zero weights (a uniform first answer) and learns by plain SGD, whose steps
+        # shrink with the gradient: with Adam (steps of about the learning rate whatever the
+        # gradient) or random first weights, a head on a memory that holds nothing about the
+        # boxes wandered off the prior and scored below always answering 3 (measured: 0.24
+        # against 0.31).
+        self.after = self.env.task.boxes * COUNT_PERIOD  # the last box has vanished by now
+        self.scale = nn.BatchNorm1d((self.env.task.horizon - self.after) * model.sizes.lstm,
+                                    affine=False, momentum=None)
+        self.head = nn.Linear(model.sizes.lstm, N_CLASSES)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.optimizer = torch.optim.SGD(self.head.parameters(), lr=config.head_lr)
+        self.steps = self.updates = 0
+
+    def update(self):
         with torch.no_grad():  # the policy is frozen: only the head learns
-            memory, labels = watch_counting(env, model, normaliser, normaliser_state is None)
-            memory = standardise(scale, memory[after:])  # [T', W, H]
-        logits = head(memory)  # [T', W, 7]
+            memory, labels = watch_counting(self.env, self.model, self.normaliser,
+                                            self.fit_normaliser)
+            memory = standardise(self.scale, memory[self.after:])  # [T', W, H]
+        logits = self.head(memory)  # [T', W, 7]
         accuracy = (logits[-1].argmax(-1) == labels).float().mean().item()
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.repeat(len(logits)))
-        optimizer.zero_grad()
+        self.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        steps += env.task.horizon * env.n_worlds
-        row = {"update": len(rows) + 1, "steps": steps, "episodes": (len(rows) + 1) * env.n_worlds,
-               "seconds": round(time.time() - start, 2), "reward": 0.0, "success": accuracy,
-               "return": math.nan, "loss": loss.item()}
-        rows.append(row)
-        if run is not None:
-            run.append_metrics(row)
-        show_progress(f"counting from {source_label(config)}", row, config.total_steps, start)
-    print()
-    return head, rows
+        self.optimizer.step()
+        self.steps += self.env.task.horizon * self.env.n_worlds
+        self.updates += 1
+        return {"update": self.updates, "steps": self.steps,
+                "episodes": self.updates * self.env.n_worlds, "reward": 0.0,
+                "success": accuracy, "return": math.nan, "loss": loss.item()}
+
+    def state_dict(self):
+        return {"head": self.head.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scale": self.scale.state_dict(), "normaliser": self.normaliser.state_dict(),
+                "env": pickle.dumps(self.env), "steps": self.steps, "updates": self.updates}
+
+    def load_state_dict(self, state):
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scale.load_state_dict(state["scale"])
+        self.normaliser.load_state_dict(state["normaliser"])
+        self.env = pickle.loads(state["env"])
+        self.steps, self.updates = state["steps"], state["updates"]
+
+
+def train_counting(config, run=None, device="cpu"):
+    """The counting test from config.source (in `run`, continued where it stopped). Returns
+    the head and the metric rows."""
+    set_threads(config.threads)
+    model, normaliser_state = load_source(config, reinitialise=False)
+    probe = CountingProbe(config, model, normaliser_state)
+    rows = train_in(run, probe, "counting", f"counting from {source_label(config)}")
+    return probe.head, rows
 
 
 def standardise(scale, memory):
@@ -922,22 +943,114 @@ def source_label(config):
     return config.source if config.source in ("scratch", "count", "rnd") else "hide-and-seek"
 
 
+# ---------------------------------------------------------------------------------------------
+# 6. Run folders: every run checkpointed, and resumed where it stopped
+# ---------------------------------------------------------------------------------------------
+
+# What may change when a run is continued: its length, its threads, how often it saves. Any
+# other setting changed would make the rest of the run another experiment.
+RESUME_SETTINGS = ("total_steps", "threads", "checkpoint_minutes")
+
+
+def train_in(run, trainer, kind, label):
+    """Train `trainer` (a TaskTrainer or a CountingProbe) to config.total_steps in `run`, a
+    selfplay.RunFolder, or without one (nothing saved). A folder holding a checkpoint is
+    continued from it. checkpoint.pt is rewritten every config.checkpoint_minutes and at the
+    end: `kind`, the config, the trainer's state and, for a network, what load_source reads.
+    Ctrl-C finishes the update, saves and stops (KeyboardInterrupt); the same command goes on.
+    Returns the metric rows written now."""
+    if run is not None:
+        start_or_resume(run, trainer, kind)
+    total, stop = trainer.config.total_steps, selfplay.StopFlag()
+    rows, start, last_save = [], time.time(), time.time()
+    try:
+        while trainer.steps < total and not stop.requested:
+            row = trainer.update()
+            row["seconds"] = round(time.time() - start, 2)
+            rows.append(row)
+            if run is not None:
+                run.append_metrics(row)
+                if time.time() - last_save > 60 * trainer.config.checkpoint_minutes:
+                    save_progress(run, trainer, kind)
+                    last_save = time.time()
+            show_progress(label, row, total, start)
+    finally:
+        stop.restore()
+    if run is not None and rows:
+        save_progress(run, trainer, kind)
+    if rows:
+        print()
+    if stop.requested:
+        raise KeyboardInterrupt(f"stopped at step {trainer.steps:,}"
+                                + ("" if run is None else f"; saved in {run.path}"))
+    return rows
+
+
+def start_or_resume(run, trainer, kind):
+    """A folder with a checkpoint: the trainer takes its state (the settings must be the same
+    but RESUME_SETTINGS) and metrics.csv loses the rows written after it. Otherwise the run
+    starts: config.json, and a checkpoint at step 0 before any metrics, so metrics without a
+    checkpoint can only be a finished run of an older transfer.py, which is kept."""
+    path = run.checkpoint_path
+    if not os.path.exists(path):
+        if os.path.exists(run.metrics_path):
+            raise FileExistsError(f"{run.path!r} holds metrics but no checkpoint.pt (a run of an "
+                                  "older transfer.py); delete it or use another seed")
+        run.write_config(trainer.config)
+        save_progress(run, trainer, kind)
+        return
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("kind") != kind or "progress" not in state:
+        raise ValueError(f"{path!r} is not a {kind} checkpoint that can be continued (kind "
+                         f"{state.get('kind')!r}); delete {run.path!r} to start it again")
+    check_settings(state["config"], trainer.config, path)
+    trainer.load_state_dict(state["progress"])
+    run.keep_metrics_until(trainer.updates)
+    done = trainer.steps >= trainer.config.total_steps
+    print(f"{run.path}: " + (f"finished ({trainer.steps:,} steps)" if done
+                             else f"going on from step {trainer.steps:,}"))
+
+
+def check_settings(saved, config, path):
+    """A run is continued (or a pretraining reused) only with the settings it was made with,
+    RESUME_SETTINGS aside; otherwise a clear error naming each difference."""
+    differ = [f"{name} {saved.get(name)!r}, now {value!r}"
+              for name, value in asdict(config).items()
+              if name not in RESUME_SETTINGS and saved.get(name) != value]
+    if differ:
+        raise ValueError(f"{path!r} was made with other settings ({'; '.join(differ)}); delete "
+                         f"{os.path.dirname(path)!r} to start it again, or ask for those")
+
+
+def save_progress(run, trainer, kind):
+    state = {"kind": kind, "config": asdict(trainer.config), "progress": trainer.state_dict()}
+    if isinstance(trainer, TaskTrainer):
+        state |= trainer.network_state()
+    selfplay.atomic_save(state, run.checkpoint_path)
+
+
+def show_progress(label, row, total, start):
+    rate = row["steps"] / max(time.time() - start, 1e-9)
+    left = selfplay.format_time((total - row["steps"]) / max(rate, 1e-9))
+    print(f"\r{label} step {row['steps']:>10,}/{total:,} | {rate:6,.0f} steps/s | success "
+          f"{row['success']:.2f} | reward/step {row['reward']:+.4f} | left {left}", end="",
+          flush=True)
+
+
 def run_task(config, device="cpu"):
-    """Train one (task, source, seed) into runs/transfer/TASK/SOURCE-seedS/."""
+    """Train one (task, source, seed) into runs/transfer/TASK/SOURCE-seedS/, or go on with
+    the run already there (a finished one is left as it is)."""
     if config.task not in FIVE_TASKS:
         raise ValueError(f"unknown task {config.task!r}; expected one of {list(FIVE_TASKS)}")
     folder = os.path.join(config_root(), config.task, f"{source_label(config)}-seed{config.seed}")
-    if os.path.exists(os.path.join(folder, "metrics.csv")):
-        raise FileExistsError(f"{folder!r} already holds a run; delete it or use another seed")
     run = selfplay.RunFolder(folder)
-    run.write_config(config)
     if config.task == "counting":
         return train_counting(config, run, device)
     return finetune(config, run, device)
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Figure 6, rendering, and the command line
+# 7. Figure 6, rendering, and the command line
 # ---------------------------------------------------------------------------------------------
 
 SOURCE_COLOURS = {"hide-and-seek": "C0", "scratch": "C1", "count": "C2", "rnd": "C3"}
@@ -1102,8 +1215,12 @@ def main(argv=None):
     if config.source not in ("scratch", "count", "rnd") and not os.path.exists(config.source):
         raise FileNotFoundError(f"--from {config.source!r}: no such checkpoint; expected a "
                                 "selfplay.py checkpoint or run folder, scratch, count or rnd")
-    for seed in range(args.seeds):
-        run_task(replace(config, seed=seed), args.device)
+    try:
+        for seed in range(args.seeds):
+            run_task(replace(config, seed=seed), args.device)
+    except KeyboardInterrupt as stopped:  # the run saved; the same command goes on from there
+        said = str(stopped) or "stopped at once; the last checkpoint on disk is intact"
+        raise SystemExit(f"\n{said}. The same command goes on from there.") from None
     return None
 
 

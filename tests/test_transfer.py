@@ -452,6 +452,137 @@ def test_watching_counting_gives_memory_per_step_and_labels():
     assert labels.shape == (2,) and ((0 <= labels) & (labels <= 6)).all()
 
 
+# --- run folders: checkpointed, and continued where they stopped ------------------------------
+
+
+def interrupt_on_call(monkeypatch, owner, name, n):
+    """Make owner.name raise KeyboardInterrupt on its n-th call: a run killed part-way."""
+    original, calls = getattr(owner, name), []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+
+
+def saved(folder):
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)
+    return torch.cat([p.flatten() for p in state["model"].values() if p.is_floating_point()])
+
+
+def metric_rows(folder):
+    """metrics.csv without its wall-clock column."""
+    lines = [line.split(",") for line in open(folder / "metrics.csv").read().splitlines()]
+    seconds = lines[0].index("seconds")
+    return [line[:seconds] + line[seconds + 1:] for line in lines]
+
+
+SMALL = dict(n_worlds=4, rollout_steps=10, checkpoint_minutes=0.0)  # a checkpoint every update
+
+
+def test_a_killed_fine_tuning_goes_on_exactly_as_an_unbroken_one(tmp_path, monkeypatch):
+    from ppo import PPO
+
+    config = tr.TransferConfig(task="lock-return", source=CHECKPOINT, total_steps=160, **SMALL)
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "straight"))
+    tr.run_task(config)
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "broken"))
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, PPO, "update", 3)  # killed in the third update
+        with pytest.raises(KeyboardInterrupt):
+            tr.run_task(config)
+    tr.run_task(config)  # the same command again
+    straight, broken = (tmp_path / name / "lock-return" / "hide-and-seek-seed0"
+                        for name in ("straight", "broken"))
+    assert torch.equal(saved(straight), saved(broken))
+    assert metric_rows(straight) == metric_rows(broken) and len(metric_rows(broken)) == 5
+
+
+def test_a_killed_rnd_pretraining_goes_on_exactly_as_an_unbroken_one(tmp_path, monkeypatch):
+    """The worlds come back with the bonus in them: RND's predictor and its optimiser."""
+    config = tr.TransferConfig(source="rnd", pretrain_steps=120, **SMALL)
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "straight"))
+    tr.pretrain(config, "rnd")
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "broken"))
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, tr.RNDBonus, "forward", 25)  # in the third update's rollout
+        with pytest.raises(KeyboardInterrupt):
+            tr.pretrain(config, "rnd")
+    assert len(metric_rows(tmp_path / "broken" / "pretrain" / "rnd-seed0")) == 3
+    tr.pretrain(config, "rnd")
+    straight, broken = (tmp_path / name / "pretrain" / "rnd-seed0"
+                        for name in ("straight", "broken"))
+    assert torch.equal(saved(straight), saved(broken))
+
+
+def test_a_killed_counting_run_goes_on_exactly_as_an_unbroken_one(tmp_path, monkeypatch):
+    config = tr.TransferConfig(task="counting", total_steps=4 * 80 * 4, **SMALL)
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "straight"))
+    head, _ = tr.run_task(config)
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path / "broken"))
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, tr, "watch_counting", 3)
+        with pytest.raises(KeyboardInterrupt):
+            tr.run_task(config)
+    again, _ = tr.run_task(config)
+    assert torch.equal(head.weight, again.weight)
+    straight, broken = (tmp_path / name / "counting" / "scratch-seed0"
+                        for name in ("straight", "broken"))
+    assert metric_rows(straight) == metric_rows(broken) and len(metric_rows(broken)) == 5
+
+
+def test_ctrl_c_finishes_the_update_saves_and_stops(tmp_path, monkeypatch):
+    import signal
+
+    from ppo import PPO
+
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path))
+    config = tr.TransferConfig(task="lock-return", source=CHECKPOINT, total_steps=160,
+                               **SMALL | {"checkpoint_minutes": 60.0})
+    original = PPO.update
+    monkeypatch.setattr(PPO, "update", lambda self, rollout: (
+        signal.raise_signal(signal.SIGINT), original(self, rollout))[1])
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 40"):
+        tr.run_task(config)
+    state = torch.load(tmp_path / "lock-return" / "hide-and-seek-seed0" / "checkpoint.pt",
+                       weights_only=False)
+    assert state["progress"]["steps"] == 40 and state["progress"]["updates"] == 1
+
+
+def test_a_finished_run_is_left_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path))
+    config = tr.TransferConfig(task="lock-return", source=CHECKPOINT, total_steps=40, **SMALL)
+    tr.run_task(config)
+    folder = tmp_path / "lock-return" / "hide-and-seek-seed0"
+    before = (saved(folder), open(folder / "metrics.csv").read())
+    _, rows = tr.run_task(config)
+    assert rows == [] and torch.equal(before[0], saved(folder))
+    assert open(folder / "metrics.csv").read() == before[1]
+
+
+def test_a_run_continued_with_other_settings_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path))
+    config = tr.TransferConfig(task="counting", total_steps=80 * 4, **SMALL)
+    tr.run_task(config)
+    tr.run_task(replace(config, total_steps=2 * 80 * 4))  # a longer run: allowed
+    with pytest.raises(ValueError, match="head_lr 0.1, now 0.5.*delete"):
+        tr.run_task(replace(config, head_lr=0.5))
+
+
+def test_a_folder_with_metrics_but_no_checkpoint_is_kept(tmp_path, monkeypatch):
+    """What an older transfer.py left: a finished run that cannot be continued."""
+    monkeypatch.setenv("TRANSFER_RUNS", str(tmp_path))
+    folder = tmp_path / "counting" / "scratch-seed0"
+    folder.mkdir(parents=True)
+    (folder / "metrics.csv").write_text("update,steps\n1,320\n")
+    with pytest.raises(FileExistsError, match="no checkpoint.pt"):
+        tr.run_task(tr.TransferConfig(task="counting", total_steps=80 * 4, **SMALL))
+    assert (folder / "metrics.csv").read_text() == "update,steps\n1,320\n"
+
+
 # --- errors, rendering, the figure -----------------------------------------------------------
 
 
