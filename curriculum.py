@@ -51,8 +51,9 @@ What this file teaches
     door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
     doorway or beside it), or with a hider moved beside the ramp where the game put it
     (env.hiders_to_ramps); `ramp_walk` starts a hider placed beside a ramp some steps out from
-    it instead, and `walk_reach` (`WalkReach`) moves it farther. Hiders that have never stood
-    within reach of a ramp seldom lock one (RUNS.md, step 19). Recorded apart too
+    it instead, `walk_reach` (`WalkReach`) moves it farther, and `walk_door_side` stands it
+    between the ramp and the door, so the lock takes a walk away from home. Hiders that have
+    never stood within reach of a ramp seldom lock one (RUNS.md, step 19). Recorded apart too
     (`door_ramp_*`, `ramp_hider_*`).
 
 Reading order
@@ -142,6 +143,9 @@ class CurriculumConfig:
     walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
     # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
     # moves one cell farther out; 0 (the default) keeps `ramp_walk`
+    walk_door_side: float = 0.0  # ours: the share of those hiders placed on the ramp's door
+    # side, between it and the room's door (env.beside_ramp's door_side), so the lock takes a
+    # walk away from home, as from the room; 0 (the default): any free face, drawn at random
 
 
     def restarts(self):
@@ -154,7 +158,7 @@ class CurriculumConfig:
 def check_curriculum(config):
     """A clear error for a setting out of range."""
     for name in ("share", "door_forts", "door_cubes", "fort_ramps", "fort_ramp_turn",
-                 "door_ramps", "ramp_hiders"):
+                 "door_ramps", "ramp_hiders", "walk_door_side"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise ValueError(f"curriculum.{name} must be in [0, 1], got {getattr(config, name)}")
     parts = (config.share, config.door_forts, config.door_cubes, config.door_ramps,
@@ -469,9 +473,9 @@ def check_starts(config, preset):
     forts left to finish, and so does `cube_arc`; `door_ramps` and `ramp_hiders` need a game
     whose hiders start in the room, with a ramp, and `door_ramp_gap` a gap that fits outside
     it, and a hider placed at the door or beside the ramp needs `door_ramps`, one or the
-    other; `ramp_walk` and `walk_reach` move a hider placed beside the ramp, so they need
-    `door_ramp_beside` or `ramp_hiders`, and the walk must fit outside the room as the gap
-    does: a clear error otherwise, before any episode starts."""
+    other; `ramp_walk`, `walk_reach` and `walk_door_side` move a hider placed beside the
+    ramp, so they need `door_ramp_beside` or `ramp_hiders`, and the walk must fit outside the
+    room as the gap does: a clear error otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
         game.check_door_forts(preset)
     for name in ("door_ramp_hider", "door_ramp_beside"):
@@ -479,7 +483,7 @@ def check_starts(config, preset):
             raise ValueError(f"curriculum.{name} places a hider in the episodes begun with the "
                              f"ramp at the door: it needs curriculum.door_ramps > 0, got "
                              f"{config.door_ramps}")
-    for name in ("ramp_walk", "walk_reach"):
+    for name in ("ramp_walk", "walk_reach", "walk_door_side"):
         if getattr(config, name) > 0 and not (config.door_ramp_beside or config.ramp_hiders > 0):
             raise ValueError(f"curriculum.{name}={getattr(config, name)} moves a hider placed "
                              f"beside the ramp: it needs curriculum.door_ramp_beside=true or "

@@ -1134,6 +1134,8 @@ class HideAndSeek:
         # (`set_fort_ramp_turn`)
         self.ramp_walks = (0, 0)  # cells a hider placed beside a ramp starts farther out
         # (`ramps_to_doors`' hider_at_ramp, `hiders_to_ramps`; `set_ramp_walks`)
+        self.walk_door_share = 0.0  # the share of those hiders put on the ramp's door side
+        # (`set_walk_door_share`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -1157,6 +1159,8 @@ class HideAndSeek:
         self.__dict__.setdefault("fort_ramp_turn", 0.0)
         self.__dict__.setdefault("ramp_walks", (0, 0))
         self.__dict__.setdefault("ramp_walk", np.full(self.n_worlds, np.nan))
+        self.__dict__.setdefault("walk_door_share", 0.0)
+        self.__dict__.setdefault("walk_door_side", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_home", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("cube_bearing", np.full(self.n_worlds, np.nan))
         self.__dict__.setdefault("ramp_room_prep", np.full(self.n_worlds, np.nan))
@@ -1184,6 +1188,7 @@ class HideAndSeek:
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
         self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
         self.ramp_walk = np.full(W, np.nan)  # how far (m) that hider stood out from beside it
+        self.walk_door_side = np.full(W, np.nan)  # 1 if it stood on the ramp's door side
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
         self.ramp_gap = np.full(W, np.nan)  # how far the wall ramp started short of the wall
         self.cube_home = np.full(W, np.nan)  # how far the cube started from closing the door
@@ -1305,6 +1310,7 @@ class HideAndSeek:
         self.door_fort[which] = self.door_cube[which] = self.door_ramp[which] = False
         self.ramp_hider[which] = False
         self.cube_gap[which] = self.door_ramp_gap[which] = self.ramp_walk[which] = np.nan
+        self.walk_door_side[which] = np.nan
         self.spawn_pos[which] = self.world.pos[which]
         self.ramp_gap[which] = self.wall_ramp_gaps(which)
         self.ramp_room_prep[which] = self.ramp_facing_prep[which] = np.nan  # until
@@ -1458,9 +1464,9 @@ class HideAndSeek:
                                 f"the room's wall to the arena's edge in {self.preset.name!r}")
         s, radius = self.world, physics.Physics().agent_radius
 
-        def arrange(w):  # (the gap drawn, the hider's walk), or None where a body is in the way
-            gap = int(self.rng.integers(low, high + 1))
-            walk = self.draw_walk() if hider_at_ramp else 0
+        def arrange(w):  # (the gap drawn, the hider's walk and side), or None where a body is
+            gap = int(self.rng.integers(low, high + 1))  # in the way
+            walk, side = (self.draw_walk(), self.draw_door_side()) if hider_at_ramp else (0, 0)
             door = find_doors(s.walls[w], s.wall_height[w])[0]
             spot = door_ramp_position(door, gap)
             ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
@@ -1474,15 +1480,16 @@ class HideAndSeek:
                     return None
                 s.pos[w, hider], s.angle[w, hider] = stand, heading
             s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
-            if hider_at_ramp and not self.beside_ramp(w, walk * CELL):
+            if hider_at_ramp and not self.beside_ramp(w, walk * CELL, side):
                 return None
-            return gap, walk
+            return gap, walk, self.on_door_side(w) if hider_at_ramp else np.nan
 
         done, drawn = self.redraw_until(worlds, tries, arrange)
         self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
-        self.door_ramp_gap[done] = np.array([gap for gap, _ in drawn]) * CELL
+        self.door_ramp_gap[done] = np.array([gap for gap, _, _ in drawn]) * CELL
         if hider_at_ramp:
-            self.ramp_walk[done] = np.array([walk for _, walk in drawn]) * CELL
+            self.ramp_walk[done] = np.array([walk for _, walk, _ in drawn]) * CELL
+            self.walk_door_side[done] = [side for _, _, side in drawn]
         return done
 
     def hiders_to_ramps(self, worlds, tries=8):
@@ -1494,17 +1501,21 @@ class HideAndSeek:
         defense in the game's own places: curriculum.ramp_hiders). A face whose spot leaves
         the arena, lies in the room or touches another body is not used; where none is free
         the layout is drawn again, up to `tries` times. (The hider may start some cells
-        farther out instead, as `draw_walk` says.) Those episodes are marked `replayed` and
-        `ramp_hider`. Returns the worlds arranged."""
+        farther out instead, as `draw_walk` says, and on the door side, as `draw_door_side`
+        says.) Those episodes are marked `replayed` and `ramp_hider`. Returns the worlds
+        arranged."""
         self.check_ramp_start("hiders_to_ramps moves a hider beside the ramp")
 
-        def arrange(w):  # the hider's walk, or None where no face is free
-            walk = self.draw_walk()
-            return walk if self.beside_ramp(w, walk * CELL) else None
+        def arrange(w):  # the hider's walk and side, or None where no face is free
+            walk, side = self.draw_walk(), self.draw_door_side()
+            if not self.beside_ramp(w, walk * CELL, side):
+                return None
+            return walk, self.on_door_side(w)
 
-        done, walks = self.redraw_until(worlds, tries, arrange)
+        done, drawn = self.redraw_until(worlds, tries, arrange)
         self.ramp_hider[done] = True
-        self.ramp_walk[done] = np.array(walks) * CELL
+        self.ramp_walk[done] = np.array([walk for walk, _ in drawn]) * CELL
+        self.walk_door_side[done] = [side for _, side in drawn]
         return done
 
     def draw_walk(self):
@@ -1515,6 +1526,14 @@ class HideAndSeek:
         low, high = self.ramp_walks
         return int(self.rng.integers(low, high + 1)) if high > 0 else 0
 
+    def draw_door_side(self):
+        """For that hider: 1 to stand it on the ramp's door side (`beside_ramp`'s door_side),
+        with the share `walk_door_share` (`set_walk_door_share`; 0, nothing drawn, unless
+        set), else 0 (any free face). Recorded, whichever was drawn, as `walk_door_side`
+        (`on_door_side`)."""
+        share = self.walk_door_share
+        return int(self.rng.random() < share) if share > 0 else 0
+
     def check_ramp_start(self, what):
         """A clear error, naming `what` the start does, unless the game's hiders start in the
         quadrant room (check_door_forts) and it has a ramp: the ramp-defense starts."""
@@ -1523,19 +1542,34 @@ class HideAndSeek:
             raise ValueError(f"{what}: game {self.preset.name!r} has ramps={self.n_ramps}, "
                              f"expected 1 or more")
 
-    def beside_ramp(self, w, back=0.0):
+    def on_door_side(self, w):
+        """1.0 if world w's first hider stands nearer the room's door than its first ramp's
+        centre does (between the ramp and its way home), else 0.0."""
+        s = self.world
+        door = np.array(find_doors(s.walls[w], s.wall_height[w])[0][:2])
+        ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
+        hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
+        return float(np.linalg.norm(s.pos[w, hider] - door) < np.linalg.norm(s.pos[w, ramp] - door))
+
+    def beside_ramp(self, w, back=0.0, door_side=False):
         """Move world w's first hider beside its first ramp, facing one of the ramp's four
         faces (drawn at random) from 3 cm, inside the grab range, outside the room, or `back`
         m farther out from that face, facing the ramp still; False, nothing moved, where no
-        face leaves room for it in the arena clear of other bodies."""
+        face leaves room for it in the arena clear of other bodies. With `door_side`, only a
+        spot nearer the room's door than the ramp's centre is: the hider stands between the
+        ramp and its way home, so the lock takes a walk away from home, as from the room."""
         s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
         edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
         out = BESIDE_RAMP + back  # m from the ramp's centre to the hider's
         ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
         hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
+        door = np.array(find_doors(s.walls[w], s.wall_height[w])[0][:2])
         for k in self.rng.permutation(4):
             toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
             spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
+            if door_side and (np.linalg.norm(spot - door)
+                              >= np.linalg.norm(s.pos[w, ramp] - door)):
+                continue
             inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
             in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
             if (inside_arena and not in_the_room
@@ -1600,6 +1634,15 @@ class HideAndSeek:
         self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
                                       f"the room's wall to the arena's edge in "
                                       f"{self.preset.name!r}")
+
+    def set_walk_door_share(self, share):
+        """From the next placed hider on (as `set_ramp_walks`), that share of them stand on
+        the ramp's door side (`draw_door_side`): a hider that locks only what lies on its way
+        home cannot, and one placed so in every start must walk out from home to the ramp, as
+        it would from the room (curriculum.walk_door_side). Pickled with the worlds."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"walk door share {share!r}: expected a share in [0, 1]")
+        self.walk_door_share = float(share)
 
     def set_cube_gaps(self, low, high):
         """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its
@@ -1773,7 +1816,8 @@ class HideAndSeek:
         door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
         ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`, or `ramps_to_doors`'
         hider_at_ramp), and ramp_walk, how far (m) it started out from beside it (0 beside it;
-        NaN elsewhere);
+        NaN elsewhere), and walk_door_side, 1 if it started nearer the room's door than the
+        ramp's centre (`on_door_side`; NaN elsewhere);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
@@ -1798,6 +1842,7 @@ class HideAndSeek:
                  "door_ramp_gap": self.door_ramp_gap[ended].copy(),
                  "ramp_hider": self.ramp_hider[ended].copy(),
                  "ramp_walk": self.ramp_walk[ended].copy(),
+                 "walk_door_side": self.walk_door_side[ended].copy(),
                  "cube_home": self.cube_home[ended].copy(),
                  "cube_bearing": self.cube_bearing[ended].copy(),
                  "ramp_room_prep": self.ramp_room_prep[ended].copy(),

@@ -285,7 +285,8 @@ class Trainer:
                 env.set_fort_ramp_turn(starts.fort_ramp_turn)
         if starts.door_ramp_beside or starts.ramp_hiders > 0:  # how far out from a ramp the
             for env in self.envs:  # hider placed beside it begins (WalkReach moves them)
-                env.set_ramp_walks(0, starts.ramp_walk)
+                env.set_ramp_walks(0, starts.ramp_walk)  # and on which side
+                env.set_walk_door_share(starts.walk_door_side)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
         self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
         self.walk_reach = WalkReach(starts) if starts.walk_reach > 0 else None
@@ -1066,7 +1067,8 @@ def format_time(seconds):
 def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_frame=None,
                   door_forts=False, ramp_gaps=None, cube_gaps=None, hiders_behind=False,
                   cube_arc=False, door_ramps=None, door_ramp_hider=False, door_ramp_beside=False,
-                  ramp_walks=None, ramp_hiders=False, ramps_locked=False, ramp_turn=0.0):
+                  ramp_walks=None, ramp_hiders=False, ramps_locked=False, ramp_turn=0.0,
+                  walk_door_side=0.0):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
     `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
@@ -1087,7 +1089,9 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
     `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
     it (env.hiders_to_ramps, as curriculum.ramp_hiders); with `ramp_walks` (low, high), the
     hider of either of those two that many cells farther out from the ramp's face
-    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves). With
+    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves), and
+    `walk_door_side` of them between the ramp and the room's door (env.set_walk_door_share,
+    as curriculum.walk_door_side). With
     `ramps_locked`, whatever the start, every ramp begins locked by the hiders, as if they
     had locked it before the first step (a hider in reach that does not press lock unlocks
     it, as in play): what ramp defense would be worth. These keywords are the start
@@ -1129,6 +1133,10 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         raise ValueError(f"ramp_walks {tuple(ramp_walks)} move a hider placed beside the ramp: "
                          f"they need door_ramp_beside (--door-ramp-beside) or ramp_hiders "
                          f"(--ramp-hiders)")
+    if walk_door_side and not (door_ramp_beside or ramp_hiders):
+        raise ValueError(f"walk_door_side {walk_door_side} stands a hider placed beside the "
+                         f"ramp on its door side: it needs door_ramp_beside (--door-ramp-beside) "
+                         f"or ramp_hiders (--ramp-hiders)")
     for name, on in (("hiders_behind", hiders_behind), ("cube_arc", cube_arc)):
         if on and cube_gaps is None:
             raise ValueError(f"{name} arranges a fort left to finish: it needs cube_gaps "
@@ -1142,6 +1150,7 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
         obs = env.observe()
     if ramp_walks is not None:
         env.set_ramp_walks(*ramp_walks)
+    env.set_walk_door_share(walk_door_side)
     if door_ramps is not None:
         env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider,
                            hider_at_ramp=door_ramp_beside)
@@ -1321,6 +1330,18 @@ def locks_by_ramp_walk(episodes):
                             episodes["ramp_walk"], RAMP_WALKS)
 
 
+def locks_by_door_side(episodes):
+    """The same episodes split by where that hider started (env.py's `walk_door_side`):
+    between the ramp and the room's door, so that the lock takes a walk away from home, as
+    from the room ("door_side"), or where the ramp lies on its way home ("far_side"). Nothing
+    where no episode began so."""
+    side = episodes["walk_door_side"]
+    if not np.isfinite(side).any():
+        return {}
+    return shares_in_groups(ramp_locked(episodes), "locked",
+                            [("door_side", side == 1.0), ("far_side", side == 0.0)])
+
+
 def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     """The behaviour statistics of n_worlds fresh episodes of a trained policy, averaged (a dict
     of floats, and "episodes", an int): what the stage tracker reads, but from the greedy policy
@@ -1331,7 +1352,8 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     and `cube_outcomes` says what they did with the cube); with `door_ramps`, the ramp at
     the door ("door_ramp_episodes" of them; `locks_by_door_ramp_gap` splits the ramp locks);
     with `ramp_hiders`, a hider beside the ramp ("ramp_hider_episodes" of them); with either
-    and a hider placed beside the ramp, `locks_by_ramp_walk` splits the locks by its walk.
+    and a hider placed beside the ramp, `locks_by_ramp_walk` splits the locks by its walk
+    and `locks_by_door_side` by its side of the ramp.
     Rewards are per agent-step of the team, preparation included, as in metrics.csv;
     `seekers_climbed`, the share of episodes in which a seeker stood 0.3 m up (the stage
     tracker's climb); `seekers_in_room`, in which a seeker stood in the quadrant room,
@@ -1355,7 +1377,7 @@ def evaluate(trainer, n_worlds=512, seed=0, sample=False, **starts):
     if starts.get("ramp_hiders"):
         result["ramp_hider_episodes"] = int(episodes["ramp_hider"].sum())
     if starts.get("door_ramp_beside") or starts.get("ramp_hiders"):  # a hider beside the ramp
-        result |= locks_by_ramp_walk(episodes)
+        result |= locks_by_ramp_walk(episodes) | locks_by_door_side(episodes)
     for team in ("hider", "seeker"):  # a team's return is the mean over its agents: weight them
         size = episodes[f"n_{team}s"]
         result[f"{team}_reward"] = float((episodes[f"{team}_return"] * size).sum()
@@ -1898,6 +1920,10 @@ def build_parser():
                              "--ramp-hiders: that hider LOW..HIGH cells (0.2 m) farther out "
                              "from the ramp's face, facing it (curriculum.ramp_walk; 0 0: "
                              "beside it)")
+        command.add_argument("--walk-door-side", type=float, default=0.0, metavar="SHARE",
+                             help="with --door-ramp-beside or --ramp-hiders: that share of "
+                             "those hiders between the ramp and the room's door, so the lock "
+                             "takes a walk away from home (curriculum.walk_door_side)")
         for flag, text in (
                 ("--hiders-behind", "with --cube-gaps: the hiders start just behind the cube, "
                  "facing the door"),
@@ -1939,7 +1965,8 @@ def start_arrangements(args):
                                                    "hiders_behind", "cube_arc", "door_ramps",
                                                    "door_ramp_hider", "door_ramp_beside",
                                                    "ramp_walks", "ramp_hiders",
-                                                   "ramps_locked", "ramp_turn")}
+                                                   "ramps_locked", "ramp_turn",
+                                                   "walk_door_side")}
 
 
 def main(argv=None):

@@ -1204,8 +1204,10 @@ def test_training_hands_walk_reach_the_ramp_locks_and_records_the_farthest_walk(
 def test_worlds_pickled_before_the_walks_start_their_hiders_beside_the_ramp():
     env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
     del env.ramp_walks, env.ramp_walk  # as pickled by an env.py without them
+    del env.walk_door_share, env.walk_door_side
     restored = pickle.loads(pickle.dumps(env))
     assert restored.ramp_walks == (0, 0) and np.isnan(restored.ramp_walk).all()
+    assert restored.walk_door_share == 0.0 and np.isnan(restored.walk_door_side).all()
 
 
 def test_a_config_saved_with_door_ramp_walk_loads_it_as_ramp_walk():
@@ -1226,6 +1228,69 @@ def test_a_config_saved_with_door_ramp_walk_loads_it_as_ramp_walk():
     (["curriculum.ramp_walk=-1"], "ramp_walk is a number of cells"),
     (["curriculum.walk_reach=1.5"], "walk_reach is a share of episodes in \\[0, 1\\]")])
 def test_walks_set_badly_are_a_clear_error(settings, message):
+    with pytest.raises(ValueError, match=message):
+        sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"),
+                                      ["n_worlds=2"] + settings), "cpu")
+
+
+def door_side_by_hand(env, w):
+    """Whether world w's first hider stands nearer the room's door than the ramp's centre."""
+    door = np.array(game.find_doors(env.world.walls[w], env.world.wall_height[w])[0][:2])
+    hider, ramp = env.world.pos[w, 0], env.world.pos[w, env.n_agents + env.n_boxes]
+    return np.hypot(*(hider - door)) < np.hypot(*(ramp - door))
+
+
+@pytest.mark.parametrize("door_ramp", [False, True])
+def test_a_hider_on_the_door_side_stands_between_the_ramp_and_the_door(door_ramp):
+    """With walk_door_share 1 every placed hider stands nearer the door than the ramp does,
+    its walk out from one of the ramp's faces, facing it, as any placed hider."""
+    env = game.HideAndSeek("ramp-room-lock", 64, seed=21)
+    env.set_walk_door_share(1.0)
+    env.set_ramp_walks(2, 2)
+    arranged = (env.ramps_to_doors(np.arange(64), (6, 10), hider_at_ramp=True) if door_ramp
+                else env.hiders_to_ramps(np.arange(64)))
+    assert len(arranged) >= 50
+    assert all(door_side_by_hand(env, w) for w in arranged)
+    assert_facing_a_ramp_face_from(env, arranged, 0.43 + 0.2 * 2)
+    assert (env.walk_door_side[arranged] == 1.0).all()
+
+
+def test_without_the_door_side_both_sides_are_drawn_and_recorded_as_they_fell():
+    env = game.HideAndSeek("ramp-room-lock", 200, seed=22)
+    env.set_ramp_walks(2, 2)
+    arranged = env.hiders_to_ramps(np.arange(200))
+    by_hand = np.array([door_side_by_hand(env, w) for w in arranged], float)
+    np.testing.assert_array_equal(env.walk_door_side[arranged], by_hand)
+    assert 0.25 < by_hand.mean() < 0.75
+    assert np.isnan(np.delete(env.walk_door_side, arranged)).all()
+
+
+def test_training_stands_that_share_of_the_placed_hiders_on_the_door_side():
+    config = sp.apply_overrides(sp.preset_config("ramp-room-lock"), [
+        "n_worlds=400", "curriculum.ramp_hiders=1.0", "curriculum.ramp_walk=1",
+        "curriculum.walk_door_side=1.0"])
+    trainer = sp.Trainer(config, "cpu")
+    worlds = trainer.envs[0]
+    assert worlds.walk_door_share == 1.0  # as the Trainer sets it from the config
+    StartStates(config.curriculum, [slice(0, 3 * 400)], 3).restart(worlds, np.arange(400))
+    assert worlds.ramp_hider.sum() >= 350
+    assert (worlds.walk_door_side[worlds.ramp_hider] == 1.0).all()
+
+
+def test_a_door_side_share_out_of_range_is_refused_and_kept():
+    env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
+    env.set_walk_door_share(0.5)
+    with pytest.raises(ValueError, match="walk door share 1.5: expected a share in \\[0, 1\\]"):
+        env.set_walk_door_share(1.5)
+    assert env.walk_door_share == 0.5
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["curriculum.door_ramps=0.5", "curriculum.walk_door_side=1.0"],
+     "walk_door_side=1.0 moves a hider .* needs curriculum.door_ramp_beside=true"),
+    (["curriculum.ramp_hiders=0.5", "curriculum.walk_door_side=2.0"],
+     "walk_door_side must be in \\[0, 1\\], got 2.0")])
+def test_the_door_side_set_badly_is_a_clear_error(settings, message):
     with pytest.raises(ValueError, match=message):
         sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"),
                                       ["n_worlds=2"] + settings), "cpu")

@@ -447,6 +447,28 @@ def test_locks_by_ramp_walk_split_the_walking_hiders_as_a_plain_loop_does():
         assert split[f"locked_ramp_walk_{name}"] == pytest.approx(sum(picked) / len(picked))
 
 
+def test_locks_by_door_side_split_the_placed_hiders_as_a_plain_loop_does():
+    sides = np.array([1.0, 1.0, 0.0, 0.0, 0.0, np.nan, 1.0])
+    locks = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    split = sp.locks_by_door_side({"walk_door_side": sides, "num_ramp_lock_prep": locks})
+    for name, side in (("door_side", 1.0), ("far_side", 0.0)):
+        picked = [lock for s, lock in zip(sides, locks) if s == side]  # NaN: in neither
+        assert split[f"episodes_{name}"] == len(picked)
+        assert split[f"locked_{name}"] == pytest.approx(sum(picked) / len(picked))
+    assert sp.locks_by_door_side({"walk_door_side": sides[5:6],
+                                  "num_ramp_lock_prep": locks[5:6]}) == {}
+
+
+def test_eval_with_the_door_side_stands_every_placed_hider_there_and_needs_one():
+    trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"]),
+                         "cpu")
+    result = sp.evaluate(trainer, n_worlds=6, ramp_hiders=True, ramp_walks=(1, 1),
+                         walk_door_side=1.0)
+    assert result["ramp_hider_episodes"] == 6 == result["episodes_door_side"]
+    with pytest.raises(ValueError, match="walk_door_side 1.0 stands a hider .* needs"):
+        sp.evaluate(trainer, n_worlds=2, walk_door_side=1.0)
+
+
 def test_eval_with_ramp_walks_stands_every_hider_that_far_out_and_needs_a_hider_beside():
     trainer = sp.Trainer(sp.apply_overrides(sp.preset_config("ramp-room-lock"), ["n_worlds=4"]),
                          "cpu")
@@ -461,11 +483,12 @@ def test_eval_with_ramp_walks_stands_every_hider_that_far_out_and_needs_a_hider_
 
 def test_the_start_flags_of_eval_reach_play_episodes_as_its_keywords():
     args = sp.build_parser().parse_args(["eval", "RUN", "--door-ramps", "8", "10",
-                                         "--door-ramp-beside", "--ramp-walks", "2", "2"])
+                                         "--door-ramp-beside", "--ramp-walks", "2", "2",
+                                         "--walk-door-side", "0.5"])
     starts = sp.start_arrangements(args)
     assert set(starts) <= set(inspect.signature(sp.play_episodes).parameters)
-    assert (starts["door_ramps"], starts["door_ramp_beside"], starts["ramp_walks"]) == (
-        [8, 10], True, [2, 2])
+    assert (starts["door_ramps"], starts["door_ramp_beside"], starts["ramp_walks"],
+            starts["walk_door_side"]) == ([8, 10], True, [2, 2], 0.5)
     assert not starts["door_ramp_hider"] and starts["cube_gaps"] is None
 
 
