@@ -3,6 +3,7 @@ hide-and-seek observation layout, the intrinsic bonuses, and the drawing. Worlds
 16) to stay fast; transfer.py's training on them is tests/test_transfer.py's."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -287,6 +288,39 @@ def test_count_bonus_falls_as_a_state_repeats_and_ignores_box_order():
     assert bonus(tasks.box_histogram(env, 0.5))[0] == pytest.approx(0.1 / math.sqrt(5))
     env.world.pos[0, tasks.FIRST_BOX] += 1.0  # one box moves a cell or two: a new state
     assert bonus(tasks.box_histogram(env, 0.5))[0] == pytest.approx(0.1)
+
+
+def test_count_bonus_counts_as_whole_histograms_would_even_with_boxes_sharing_a_cell():
+    rng = np.random.default_rng(0)
+    cells = rng.integers(0, 3, (400, 4))  # 4 boxes over 3 of the 144 cells: many repeats
+    histograms = np.zeros((400, 144), np.int64)
+    np.add.at(histograms, (np.arange(400)[:, None], cells), 1)
+    bonus, seen = tasks.CountBonus(0.1, 0.5), {}
+    for h in histograms:  # one world at a time, against a count of the histograms themselves
+        seen[h.tobytes()] = seen.get(h.tobytes(), 0) + 1
+        assert bonus(h[None])[0] == pytest.approx(0.1 / math.sqrt(seen[h.tobytes()]))
+    assert len(bonus.counts) == len(seen) < 20
+
+
+def test_the_count_table_is_saved_in_a_few_bytes_a_state():
+    bonus = tasks.CountBonus(0.1, 0.5)
+    histograms = np.zeros((5000, 144), np.int64)
+    np.add.at(histograms, (np.arange(5000)[:, None],
+                           np.random.default_rng(1).integers(0, 144, (5000, 4))), 1)
+    bonus(histograms)
+    assert len(bonus.counts) > 4900 and len(pickle.dumps(bonus)) < 30 * len(bonus.counts)
+
+
+def test_a_count_table_of_an_older_tasks_py_is_refused():
+    old = tasks.CountBonus(0.1, 0.5)
+    del old.key_format  # as pickled by a tasks.py that keyed whole histograms
+    with pytest.raises(ValueError, match="older tasks.py.*delete its pretraining folder"):
+        pickle.loads(pickle.dumps(old))
+
+
+def test_a_count_cell_too_small_to_name_in_a_byte_is_refused():
+    with pytest.raises(ValueError, match="count cell 0.2 m makes more than 256 cells"):
+        tasks.CountBonus(0.1, 0.2)
 
 
 def test_the_exploration_world_starts_everything_in_a_quarter_of_the_arena():
