@@ -1543,13 +1543,18 @@ class HideAndSeek:
                              f"expected 1 or more")
 
     def on_door_side(self, w):
-        """1.0 if world w's first hider stands nearer the room's door than its first ramp's
-        centre does (between the ramp and its way home), else 0.0."""
+        """1.0 if world w's first hider stands on its first ramp's door side (`nearer_door`),
+        between the ramp and its way home, else 0.0."""
+        hider = np.flatnonzero((self.world.kind[w] == AGENT) & (self.world.team[w] == HIDERS))[0]
+        return float(self.nearer_door(w, self.world.pos[w, hider]))
+
+    def nearer_door(self, w, spot):
+        """Whether `spot` (x, y) lies nearer world w's door (its first) than its first ramp's
+        centre does."""
         s = self.world
         door = np.array(find_doors(s.walls[w], s.wall_height[w])[0][:2])
         ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-        hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-        return float(np.linalg.norm(s.pos[w, hider] - door) < np.linalg.norm(s.pos[w, ramp] - door))
+        return np.linalg.norm(spot - door) < np.linalg.norm(s.pos[w, ramp] - door)
 
     def beside_ramp(self, w, back=0.0, door_side=False):
         """Move world w's first hider beside its first ramp, facing one of the ramp's four
@@ -1563,12 +1568,10 @@ class HideAndSeek:
         out = BESIDE_RAMP + back  # m from the ramp's centre to the hider's
         ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
         hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-        door = np.array(find_doors(s.walls[w], s.wall_height[w])[0][:2])
         for k in self.rng.permutation(4):
             toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
             spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
-            if door_side and (np.linalg.norm(spot - door)
-                              >= np.linalg.norm(s.pos[w, ramp] - door)):
+            if door_side and not self.nearer_door(w, spot):
                 continue
             inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
             in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
