@@ -413,7 +413,9 @@ def start_or_resume(run, trainer, kind):
     if not os.path.exists(path):
         if os.path.exists(run.metrics_path):
             raise FileExistsError(f"{run.path!r} holds metrics but no checkpoint.pt (a run of an "
-                                  "older transfer.py); delete it or use another seed")
+                                  "older transfer.py, or one committed without its checkpoint, "
+                                  "as runs/transfer-counting's pretrainings); delete it or use "
+                                  "another seed or TRANSFER_RUNS")
         run.write_config(trainer.config)
         save_progress(run, trainer, kind)
         return
