@@ -165,7 +165,8 @@ def test_a_box_on_the_site_completes_the_blueprint(blueprint, angle):
     env = blueprint
     put(env, tasks.FIRST_BOX, 3.0, 3.0, angle)  # a cube turned by 90 degrees fills it too
     env.start_episodes([0])
-    dense = -0.05 * tasks.smooth_min(tasks.site_distances(env)[0][0, 0], -1.5)  # far boxes count a bit
+    # far boxes count a bit
+    dense = -0.05 * tasks.smooth_min(tasks.site_distances(env)[0][0, 0], -1.5)
     reward, done, info = step(env, IDLE)
     assert done and info["episodes"]["success"][0] == 1.0
     assert reward == pytest.approx(3.0 + dense, abs=1e-4)  # +3 for one site, and the dense term
