@@ -380,7 +380,7 @@ def train_in(run, trainer, kind, label):
     if run is not None:
         start_or_resume(run, trainer, kind)
     total, stop = trainer.config.total_steps, selfplay.StopFlag()
-    rows, start, last_save = [], time.time(), time.time()
+    rows, start, last_save, first = [], time.time(), time.time(), trainer.steps
     try:
         while trainer.steps < total and not stop.requested:
             row = trainer.update()
@@ -391,7 +391,7 @@ def train_in(run, trainer, kind, label):
                 if time.time() - last_save > 60 * trainer.config.checkpoint_minutes:
                     save_progress(run, trainer, kind)
                     last_save = time.time()
-            show_progress(label, row, total, start)
+            show_progress(label, row, total, start, first)
     finally:
         stop.restore()
     if run is not None and rows:
@@ -449,8 +449,10 @@ def save_progress(run, trainer, kind):
     selfplay.atomic_save(state, run.checkpoint_path)
 
 
-def show_progress(label, row, total, start):
-    rate = row["steps"] / max(time.time() - start, 1e-9)
+def show_progress(label, row, total, start, first=0):
+    """One line, rewritten in place; the rate over the steps made since `start` (this
+    session's: a resumed run began at step `first`)."""
+    rate = (row["steps"] - first) / max(time.time() - start, 1e-9)
     left = selfplay.format_time((total - row["steps"]) / max(rate, 1e-9))
     print(f"\r{label} step {row['steps']:>10,}/{total:,} | {rate:6,.0f} steps/s | success "
           f"{row['success']:.2f} | reward/step {row['reward']:+.4f} | left {left}", end="",
