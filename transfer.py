@@ -408,7 +408,8 @@ def start_or_resume(run, trainer, kind):
     """A folder with a checkpoint: the trainer takes its state (the settings must be the same
     but RESUME_SETTINGS) and metrics.csv loses the rows written after it. Otherwise the run
     starts: config.json, and a checkpoint at step 0 before any metrics, so metrics without a
-    checkpoint can only be a finished run of an older transfer.py, which is kept."""
+    checkpoint can only be a finished run of an older transfer.py, which is kept. Either way
+    config.json is written with the settings now (a longer run records its new length)."""
     path = run.checkpoint_path
     if not os.path.exists(path):
         if os.path.exists(run.metrics_path):
@@ -424,6 +425,7 @@ def start_or_resume(run, trainer, kind):
         raise ValueError(f"{path!r} is not a {kind} checkpoint that can be continued (kind "
                          f"{state.get('kind')!r}); delete {run.path!r} to start it again")
     check_settings(state["config"], trainer.config, path)
+    run.write_config(trainer.config)
     trainer.load_state_dict(state["progress"])
     run.keep_metrics_until(trainer.updates)
     done = trainer.steps >= trainer.config.total_steps
