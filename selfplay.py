@@ -1752,20 +1752,48 @@ def results_rows(run_paths, machine, root="."):
     return "\n".join(rows)
 
 
+def matmul_speed(device, n=2048, seconds=1.0):
+    """FLOP/s of one large float32 matrix product, as near this machine's peak as torch gets."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    (a @ b).sum().item()  # warm up
+    start, products = time.time(), 0
+    while time.time() - start < seconds:
+        (a @ b)[0, 0].item()  # .item() waits for a GPU too
+        products += 1
+    return 2 * n ** 3 * products / (time.time() - start)
+
+
 def bench(config, device, updates=3):
-    """End-to-end training speed: physics, inference and PPO updates with their sample reuse."""
+    """End-to-end training speed: physics, inference and PPO updates with their sample reuse.
+    Also where the time goes: collecting against updating, and the update's matrix products
+    (counted by torch's FlopCounterMode on one more update, which is not timed; attention and
+    elementwise work are not counted), so that the rate can be set against the machine's own
+    matrix-product speed."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     trainer = Trainer(config, device)
     collect_rollout(trainer)  # warm up: numba compiles or loads its cache, torch allocates
-    start = time.time()
+    collecting = updating = 0.0
     for _ in range(updates):
+        start = time.time()
         rollout, _, _ = collect_rollout(trainer)
+        collecting += time.time() - start
+        start = time.time()
         trainer.ppo.update(rollout)
-    seconds = time.time() - start
-    agent_steps = updates * config.rollout_steps * config.n_worlds * trainer.envs[0].n_agents
+        updating += time.time() - start
+    samples = config.rollout_steps * config.n_worlds * trainer.envs[0].n_agents  # per update
+    with FlopCounterMode(display=False) as counter:
+        trainer.ppo.update(rollout)
+    flops = counter.get_total_flops()  # one update: every epoch and minibatch
+    print(f"this machine's matrix products: {matmul_speed(device) / 1e9:.1f} GFLOP/s "
+          f"(2,048 x 2,048 by 2,048 x 2,048, {torch.get_num_threads()} torch threads)")
+    print(f"collecting {collecting:.2f} s, updating {updating:.2f} s; the update's matrix "
+          f"products: {flops / (samples * config.ppo.epochs) / 1e3:,.0f} kFLOP per agent-step "
+          f"and epoch, done at {updates * flops / updating / 1e9:.1f} GFLOP/s")
     print(f"preset {config.game}: W={config.n_worlds} T={config.rollout_steps} "
           f"A={trainer.envs[0].n_agents} overlap {config.overlap} network {config.network} "
           f"device {device} torch threads {torch.get_num_threads()}")
-    print(f"train agent-steps/s: {agent_steps / seconds:,.0f}")
+    print(f"train agent-steps/s: {updates * samples / (collecting + updating):,.0f}")
 
 
 # ---------------------------------------------------------------------------------------------
