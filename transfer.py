@@ -36,6 +36,7 @@ import os
 import pickle
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -484,32 +485,62 @@ MEASURE = {"counting": "accuracy (last step)", "lock-return": "success rate",
 
 
 def collect_curves(root):
-    """{task: {source: [(steps, success), ...] one per seed}} from the run folders."""
+    """{task: {source: [Curve, ...] one per seed}} from the run folders."""
     curves = {}
     for path in sorted(glob.glob(os.path.join(root, "*", "*-seed*", "metrics.csv"))):
         task, run = path.split(os.sep)[-3:-1]
         if task not in FIVE_TASKS:
             continue
-        rows = selfplay.read_metrics(path)
-        steps = np.array([float(r["steps"]) for r in rows])
-        success = selfplay.smooth(np.array([float(r["success"]) for r in rows]))
         source = run.rsplit("-seed", 1)[0]
-        curves.setdefault(task, {}).setdefault(source, []).append((steps, success))
+        curves.setdefault(task, {}).setdefault(source, []).append(
+            success_curve(selfplay.read_metrics(path)))
     return curves
+
+
+class Curve(NamedTuple):
+    """One run's success against its world-steps, each episode counting once."""
+    steps: np.ndarray    # [U] world-steps at the end of each update
+    success: np.ndarray  # [U] over the episodes ended in a moving window of updates; NaN
+    #                      before the first ended
+    final: float         # over the episodes ended in the last tenth of the updates
+
+
+def success_curve(rows, share=0.05):
+    """A run's metric rows -> Curve. A row's `success` is over the episodes that ended in its
+    update (NaN where none did; about 10 per update in lock-return), so a plain average of
+    rows would weigh an update that ended one episode as one that ended twenty. Here each window
+    sums the successes and divides by the episodes: `share` of the run wide (at least 10
+    updates), and the last tenth for the final number."""
+    ended = np.diff([0.0] + [float(r["episodes"]) for r in rows])   # [U] episodes per update
+    rate = np.array([float(r["success"]) for r in rows])             # [U]
+    won = np.where(ended > 0, np.nan_to_num(rate) * ended, 0.0)      # [U] successes
+    width = max(10, int(share * len(rows)))
+    in_window = window_sums(ended, width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        success = np.where(in_window > 0, window_sums(won, width) / in_window, np.nan)
+    tenth = max(1, len(rows) // 10)
+    final = won[-tenth:].sum() / ended[-tenth:].sum() if ended[-tenth:].sum() else np.nan
+    return Curve(np.array([float(r["steps"]) for r in rows]), success, final)
+
+
+def window_sums(x, width):
+    """[U] -> [U]: each entry's sum with the width - 1 before it (fewer at the start)."""
+    return np.cumsum(x) - np.cumsum(np.r_[np.zeros(width), x])[:len(x)]
 
 
 def mean_and_spread(seeds, points=100):
     """Seeds' curves on one grid of steps, from the first step at which every seed has a value
     (its first episode ended) to the end of the shortest run: mean and standard deviation."""
-    start = max(s[np.isfinite(y)][0] for s, y in seeds)
-    grid = np.linspace(start, min(s[-1] for s, _ in seeds), points)
-    ys = np.stack([np.interp(grid, s[np.isfinite(y)], y[np.isfinite(y)]) for s, y in seeds])
+    start = max(c.steps[np.isfinite(c.success)][0] for c in seeds)
+    grid = np.linspace(start, min(c.steps[-1] for c in seeds), points)
+    ys = np.stack([np.interp(grid, c.steps[np.isfinite(c.success)],
+                             c.success[np.isfinite(c.success)]) for c in seeds])
     return grid, ys.mean(0), ys.std(0)
 
 
 def final_success(seeds):
     """'mean ± sd' over the seeds of each one's success over its last tenth of updates."""
-    finals = [np.nanmean(y[-max(1, len(y) // 10):]) for _, y in seeds]
+    finals = [c.final for c in seeds]
     return f"{np.mean(finals):.2f} ± {np.std(finals):.2f}"
 
 
@@ -532,7 +563,8 @@ def plot(root=None, out=None):
     for ax, task in zip(axes, FIVE_TASKS):
         cells = []
         for source, colour in SOURCE_COLOURS.items():
-            seeds = [c for c in curves.get(task, {}).get(source, []) if np.isfinite(c[1]).any()]
+            seeds = [c for c in curves.get(task, {}).get(source, [])
+                     if np.isfinite(c.success).any()]
             if not seeds:  # no run, or no episode ended yet
                 cells.append("-")
                 continue

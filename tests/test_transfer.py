@@ -332,9 +332,28 @@ def test_plot_draws_mean_and_spread_over_seeds(tmp_path):
         folder = tmp_path / "blueprint" / f"scratch-seed{seed}"
         folder.mkdir(parents=True)
         with open(folder / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, ["steps", "success"])
+            writer = csv.DictWriter(f, ["steps", "episodes", "success"])
             writer.writeheader()
-            writer.writerows({"steps": 100 * (k + 1), "success": level} for k in range(20))
+            writer.writerows({"steps": 100 * (k + 1), "episodes": 5 * (k + 1), "success": level}
+                             for k in range(20))
     out, table = tr.plot(str(tmp_path), str(tmp_path / "fig.png"))
     assert (tmp_path / "fig.png").stat().st_size > 0
     assert "| blueprint | - | 0.30 ± 0.10 | - | - |" in table
+
+
+def test_success_counts_each_episode_once():
+    """Updates that ended 1, 0 and 9 episodes, with rates 1.0, none and 0.0: success is the
+    successes over the episodes (one in ten: 0.1), not the mean of the updates' rates (0.5)."""
+    def rows(ended_and_rates):
+        total, out = 0, []
+        for k, (ended, rate) in enumerate(ended_and_rates):
+            total += ended
+            out.append({"steps": 40 * (k + 1), "episodes": total, "success": rate})
+        return out
+
+    three = [(1, 1.0), (0, float("nan")), (9, 0.0)]
+    curve = tr.success_curve(rows(three))             # a window of 10 updates holds all three
+    assert curve.success[1] == pytest.approx(1.0)     # the update that ended none adds nothing
+    assert curve.success[2] == pytest.approx(0.1)
+    twenty = [(5, 0.4)] * 18 + [(1, 1.0), (9, 0.0)]   # the last tenth: the last two updates
+    assert tr.success_curve(rows(twenty)).final == pytest.approx(0.1)
