@@ -28,7 +28,7 @@ What this file teaches
     the game's own starts.
 
     `door_forts` is ours, not ZACL's: a part of the episodes begins from a fort already built
-    (env.close_doors: the room's cube locked in its doorway, the hiders inside). Two hiders
+    (handmade.close_doors: the room's cube locked in its doorway, the hiders inside). Two hiders
     seldom build a fort for two (RUNS.md, step 2), so the seeker seldom meets a closed door and
     never learns what a ramp is for, and the hiders never practise keeping a fort that stands.
     These starts are `replayed` too, and selfplay.py records how they end apart (`door_fort_*`).
@@ -48,9 +48,9 @@ What this file teaches
 
     `door_ramps` and `ramp_hiders` are ours, for ramp defense (the game `ramp-room-lock`, whose
     ramps may be locked): a part of the episodes begins with the ramp moved outside the room's
-    door (env.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
+    door (handmade.ramps_to_doors; `door_ramp_hider` or `door_ramp_beside` put a hider in the
     doorway or beside it), or with a hider moved beside the ramp where the game put it
-    (env.hiders_to_ramps); `ramp_walk` starts a hider placed beside a ramp some steps out from
+    (handmade.hiders_to_ramps); `ramp_walk` starts a hider placed beside a ramp some steps out from
     it instead, `walk_reach` (`WalkReach`) moves it farther, and `walk_door_side` stands it
     between the ramp and the door, so the lock takes a walk away from home. Hiders that have
     never stood within reach of a ramp seldom lock one (RUNS.md, step 19). Recorded apart too
@@ -77,6 +77,7 @@ import numpy as np
 
 import env as game
 import physics
+import handmade
 
 
 @dataclass
@@ -92,8 +93,8 @@ class CurriculumConfig:
     # bodies) from those of every state in the buffer (ZACL: "far enough"; their value unknown)
     rescore: bool = False  # a state's score becomes the one measured when it is replayed
     door_forts: float = 0.0  # of the episodes that end, the part begun from a fort already
-    # built (env.close_doors: the cube locked in the doorway, the hiders in the room); ours, not
-    # ZACL's. share + door_forts <= 1; the rest start from the game's own layouts
+    # built (handmade.close_doors: the cube locked in the doorway, the hiders in the room);
+    # ours, not ZACL's. share + door_forts <= 1; the rest start from the game's own layouts
     ramp_reach: float = 0.0  # ours (`RampReach`): in a game whose wall ramp starts short of the
     # wall (env.py's `ramp_gap`), the share of the forts built for the hiders that the seeker
     # must climb into from the farthest gap drawn before every gap moves one cell (0.2 m)
@@ -101,7 +102,7 @@ class CurriculumConfig:
     reach_window: int = 256  # door-fort episodes at the farthest gap that share is taken over
     # (and door-cube episodes, for cube_reach)
     door_cubes: float = 0.0  # of the episodes that end, the part begun from a fort left to
-    # finish (env.close_doors with set_back: the cube `cube_gap` cells or fewer back from the
+    # finish (handmade.close_doors with set_back: the cube `cube_gap` cells or fewer back from the
     # doorway, unlocked, the hiders in the room); ours. share + door_forts + door_cubes <= 1
     cube_gap: int = 2  # the farthest such a cube starts back, in cells (0.2 m); each episode
     # draws one of the gaps from cube_gap - cube_spread to cube_gap (none below 0)
@@ -110,41 +111,41 @@ class CurriculumConfig:
     # must close (sealed off when preparation ends) from the farthest gap before every gap
     # moves one cell back; 0 (the default) keeps `cube_gap`
     hiders_behind: bool = False  # in those forts the hiders start side by side just behind the
-    # cube, facing the door (env.close_doors' `hiders_behind`): the push is one step forward
+    # cube, facing the door (handmade.close_doors' `hiders_behind`): the push is one step forward
     cube_arc: bool = False  # those cubes stand their gap from home in any direction into the
-    # room, not only straight back (env.close_doors' `arc`): nearer the game's own starts
+    # room, not only straight back (handmade.close_doors' `arc`): nearer the game's own starts
     fort_ramps: float = 0.0  # ours: of the forts built for the hiders (door_forts), the part
-    # whose ramp stands outside the room uphill toward its wall (env.close_doors' `wall_ramp`),
+    # whose ramp stands outside the room uphill toward its wall (handmade.close_doors' `wall_ramp`),
     # as in the `ramp_spawn="wall"` games, in a game whose own ramps stand anywhere: the
     # seeker's first lesson in what a ramp is for, beside forts the hiders build themselves
     fort_ramp_gap: int = 0  # the farthest such a ramp starts short of the wall, in cells
     # (0.2 m); each fort draws a gap from 0 to it, and `ramp_reach` moves them all out
     fort_ramp_turn: float = 0.0  # ours: of those ramps, the part turned a quarter, a half or
-    # three quarters round from facing the wall (env.set_fort_ramp_turn): the seeker turns it
+    # three quarters round from facing the wall (handmade.set_fort_ramp_turn): the seeker turns it
     # before it climbs, as it must for the game's own ramps that face away from the room
     door_ramps: float = 0.0  # ours: of the episodes that end, the part begun from the game's
-    # own layout with the ramp moved outside the room's door (env.ramps_to_doors): a start
+    # own layout with the ramp moved outside the room's door (handmade.ramps_to_doors): a start
     # for ramp defense, where a hider in the doorway, or a few steps out, reaches the ramp to
     # lock it. share + door_forts + door_cubes + door_ramps (+ ramp_hiders) <= 1
     door_ramp_gap: int = 10  # the farthest such a ramp stands from the wall, in cells (0.2 m);
     # each episode draws a gap from 0 to it (a distance curriculum by mixture)
     door_ramp_hider: bool = False  # in those episodes the first hider starts in the doorway,
-    # facing out (env.ramps_to_doors' `hider_at_door`): at gap 0 a lock press takes at once
+    # facing out (handmade.ramps_to_doors' `hider_at_door`): at gap 0 a lock press takes at once
     door_ramp_beside: bool = False  # in those episodes the first hider starts outside beside
-    # the ramp, facing it (env.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
+    # the ramp, facing it (handmade.ramps_to_doors' `hider_at_ramp`): the lock within reach, the
     # way back into the room as long as the gap
     ramp_hiders: float = 0.0  # ours: of the episodes that end, the part begun from the game's
-    # own layout with the first hider outside beside the ramp, facing it (env.hiders_to_ramps):
+    # own layout with the first hider outside beside the ramp, facing it (handmade.hiders_to_ramps):
     # ramp defense where the game puts the ramp, the walk out already done.
     # share + door_forts + door_cubes + door_ramps + ramp_hiders <= 1
     ramp_walk: int = 0  # with door_ramp_beside or ramp_hiders: the farthest that hider starts
-    # out from beside the ramp, in cells (0.2 m), still facing the face drawn (env.draw_walk);
+    # out from beside the ramp, in cells (0.2 m), still facing the face drawn (handmade.draw_walk);
     # each episode draws a walk from 0 to it (0: beside the ramp)
     walk_reach: float = 0.0  # ours (`WalkReach`): the share of those episodes in which the
     # ramp is locked when preparation ends, from the farthest walk drawn, before every walk
     # moves one cell farther out; 0 (the default) keeps `ramp_walk`
     walk_door_side: float = 0.0  # ours: the share of those hiders placed on the ramp's door
-    # side, between it and the room's door (env.beside_ramp's door_side), so the lock takes a
+    # side, between it and the room's door (handmade.beside_ramp's door_side), so the lock takes a
     # walk away from home, as from the room; 0 (the default): any free face, drawn at random
 
 
@@ -290,22 +291,23 @@ class StartStates:
         restarted = 0
         if self.config.fort_ramps > 0 and len(built):  # no draw at 0: runs go on as they were
             at_wall = self.rng.random(len(built)) < self.config.fort_ramps
-            restarted += len(env.close_doors(built[at_wall], wall_ramp=True))
+            restarted += len(handmade.close_doors(env, built[at_wall], wall_ramp=True))
             built = built[~at_wall]
-        restarted += len(env.close_doors(built)) if forts else 0
+        restarted += len(handmade.close_doors(env, built)) if forts else 0
         to_finish = (draws >= share + forts) & (draws < share + forts + cubes)
-        restarted += len(env.close_doors(ended[to_finish], set_back=True,
-                                         hiders_behind=self.config.hiders_behind,
-                                         arc=self.config.cube_arc)
+        restarted += len(handmade.close_doors(env, ended[to_finish], set_back=True,
+                                              hiders_behind=self.config.hiders_behind,
+                                              arc=self.config.cube_arc)
                          ) if cubes else 0
         at_door = (draws >= share + forts + cubes) & (draws < share + forts + cubes + ramps)
-        restarted += len(env.ramps_to_doors(ended[at_door], (0, self.config.door_ramp_gap),
-                                            hider_at_door=self.config.door_ramp_hider,
-                                            hider_at_ramp=self.config.door_ramp_beside)
+        restarted += len(handmade.ramps_to_doors(env, ended[at_door],
+                                                 (0, self.config.door_ramp_gap),
+                                                 hider_at_door=self.config.door_ramp_hider,
+                                                 hider_at_ramp=self.config.door_ramp_beside)
                          ) if ramps else 0
         first = share + forts + cubes + ramps
         beside = (draws >= first) & (draws < first + hiders)
-        restarted += len(env.hiders_to_ramps(ended[beside])) if hiders else 0
+        restarted += len(handmade.hiders_to_ramps(env, ended[beside])) if hiders else 0
         chosen = ended[draws < share] if len(self) else ended[:0]
         if len(chosen):
             weights = self.scores + 1e-6  # never zero: every kept state can be drawn
@@ -412,7 +414,7 @@ class RampReach(Reach):
 
     def set_gaps(self, env, low, high):
         if self.config.fort_ramps > 0:
-            env.set_fort_ramp_gaps(low, high)
+            handmade.set_fort_ramp_gaps(env, low, high)
         else:
             env.set_ramp_gaps(low, high)
 
@@ -431,16 +433,16 @@ class CubeReach(Reach):
         return env.cube_gaps
 
     def most(self, env):
-        return game.most_cube_gap(env.preset)
+        return handmade.most_cube_gap(env.preset)
 
     def set_gaps(self, env, low, high):
-        env.set_cube_gaps(low, high)
+        handmade.set_cube_gaps(env, low, high)
 
 
 class WalkReach(Reach):
     """The hider placed beside a ramp (`curriculum.walk_reach`, with `door_ramp_beside` or
     `ramp_hiders`). It starts `ramp_walk` cells out from beside one of the ramp's faces
-    (env.draw_walk); a hit is the ramp locked when preparation ends, and the walks stop at
+    (handmade.draw_walk); a hit is the ramp locked when preparation ends, and the walks stop at
     env.most_ramp_gap (2.4 m, about the way from the room's far corner to its door)."""
 
     flag, gap_key = "ramp_hider", "ramp_walk"
@@ -455,7 +457,7 @@ class WalkReach(Reach):
         return game.most_ramp_gap(env.preset)
 
     def set_gaps(self, env, low, high):
-        env.set_ramp_walks(low, high)
+        handmade.set_ramp_walks(env, low, high)
 
 
 def first_cube_gaps(config):
@@ -477,7 +479,7 @@ def check_starts(config, preset):
     ramp, so they need `door_ramp_beside` or `ramp_hiders`, and the walk must fit outside the
     room as the gap does: a clear error otherwise, before any episode starts."""
     if max(config.door_forts, config.door_cubes, config.door_ramps, config.ramp_hiders) > 0:
-        game.check_door_forts(preset)
+        handmade.check_door_forts(preset)
     for name in ("door_ramp_hider", "door_ramp_beside"):
         if getattr(config, name) and config.door_ramps <= 0:
             raise ValueError(f"curriculum.{name} places a hider in the episodes begun with the "
@@ -537,10 +539,10 @@ def check_starts(config, preset):
                          f"needs curriculum.door_cubes > 0 and hiders_behind off (they stand "
                          f"straight behind the cube), got door_cubes={config.door_cubes}, "
                          f"hiders_behind={config.hiders_behind}")
-    if config.door_cubes > 0 and config.cube_gap > game.most_cube_gap(preset):
+    if config.door_cubes > 0 and config.cube_gap > handmade.most_cube_gap(preset):
         raise ValueError(f"curriculum.cube_gap={config.cube_gap} cells does not fit in the "
                          f"room of {preset.name!r}: expected at most "
-                         f"{game.most_cube_gap(preset)}")
+                         f"{handmade.most_cube_gap(preset)}")
 
 
 def main():

@@ -20,8 +20,9 @@ Reading order
     2. Layouts: the cell grid, walls grown wall by wall, spawning by rejection (numba).
     3. `vision`, `team_rewards`, `penalties`: who sees whom, and what it pays.
     4. `observe`: the observation dict, one feature table per entity type; then forts (4b, can
-       a seeker still walk to a hider?) and doors (4c, a fort already built or left to finish,
-       or a ramp within a hider's reach, as a start state).
+       a seeker still walk to a hider?) and doors (4c, where a cube closes one). The start
+       states built from them (a fort already built or left to finish, a ramp within a hider's
+       reach) are handmade.py's.
     5. `HideAndSeek`: the batched env; `step()` is its table of contents.
     6. `parallel_env`: one world as a PettingZoo ParallelEnv.
     7. Rendering (vision cones, a progress bar, a 3 x 5 pixel font), the demo, the benchmark.
@@ -606,7 +607,7 @@ def wall_cells(n, fx, fy, gap, side):
     standing `gap` cells short of the quadrant room's wall from outside, uphill toward it, on an
     n x n grid: left of wall 4 (side 0, going up along +x) or above wall 5 (side 1, along -y),
     anywhere along that wall. `find_spot` draws the game's wall ramps from it, and
-    `wall_ramp_position` the forts' (`close_doors`' wall_ramp)."""
+    `handmade.wall_ramp_position` the forts' (`handmade.close_doors`' wall_ramp)."""
     h = n // 2
     if side == 0:
         return h - fx - gap, h - fx - gap, 0, h - fy
@@ -873,19 +874,13 @@ def block_rectangle(blocked, cx, cy, hx, hy, heading, radius):
 
 
 # ---------------------------------------------------------------------------------------------
-# 4c. Doors, a fort already built, a ramp within reach (start states for the curriculum)
+# 4c. Doors: where the quadrant room opens, and where a cube closes it
 # ---------------------------------------------------------------------------------------------
 # A door is the gap between the two slabs of one inner wall (write_walls splits a wall there), so
 # it can be read back from any world's walls. `fort_positions` says where cubes stand when they
 # close the doors from inside the quadrant room (x > arena / 2, y < arena / 2): flush against
-# the wall's inner face, centred on the door, a 0.5 m cube over a 0.4 m gap. curriculum.py starts
-# some episodes from such a fort (`door_forts`), so the hiders practise keeping one that stands
-# and the seeker meets closed doors often enough to learn what a ramp is for.
-# It can also start them from a fort left to finish (`door_cubes`): the cube some cells straight
-# back from the door, unlocked, so the hiders learn the last push before the whole walk.
-# For ramp defense it starts some with the ramp outside the door (`door_ramp_position`, a hider
-# perhaps in the doorway, `doorway_spot`, or beside the ramp or some steps from it,
-# `beside_ramp`) or with a hider beside the ramp where the game put it (`beside_ramp` too).
+# the wall's inner face, centred on the door, a 0.5 m cube over a 0.4 m gap. The statistics
+# below measure from there; handmade.py builds forts there (start states for the curriculum).
 
 def find_doors(walls, wall_height):
     """The doors of one world: a list of (x, y, axis) door centres in m, axis 0 for a door in a
@@ -927,136 +922,6 @@ def fort_positions(doors, arena, back=0.0):
             raise ValueError(f"a door at ({x:.2f}, {y:.2f}) is not in a wall of the quadrant room")
         spots.append((x + inset, y) if axis == 0 else (x, y - inset))
     return np.array(spots).reshape(-1, 2)
-
-
-def arc_position(door, arena, distance, rng, tries=32):
-    """[2]: where a cube's centre stands `distance` (m) from the spot where it closes `door` (a
-    find_doors tuple) from inside, in a direction drawn uniformly from the half-circle facing
-    into the room (straight back, or up to 90 degrees to either side), again until the cube
-    stands clear of the room's walls; straight back where `tries` draws found no such place
-    (straight back always fits: most_cube_gap). A fort left to finish whose cube the game
-    might have placed there."""
-    home = fort_positions([door], arena)[0]
-    back = np.array([1.0, 0.0]) if door[2] == 0 else np.array([0.0, -1.0])  # into the room
-    side = np.array([-back[1], back[0]])  # along the door's wall
-    for _ in range(tries):
-        turn = rng.uniform(-math.pi / 2, math.pi / 2)
-        spot = home + distance * (math.cos(turn) * back + math.sin(turn) * side)
-        if in_room(spot[None], arena, CUBE_HALF[0] + 0.01):  # FORT_INSET from the walls' lines
-            return spot
-    return home + distance * back
-
-
-def wall_ramp_position(arena, gap, rng):
-    """(spot [2], heading): where a ramp stands, and which way it faces, to go up `gap` cells
-    (0.2 m each) short of the quadrant room's wall from outside, as `ramp_spawn="wall"` places
-    it (`find_spot`): left of the room going up along +x toward wall 4, or above it going up
-    along -y toward wall 5, equally often, anywhere along that wall. For forts built for the
-    hiders (`close_doors`' `wall_ramp`): the ramp the seeker first learnt to climb, in a game
-    whose own ramps stand anywhere."""
-    side, fx = int(rng.integers(2)), 3  # a ramp's footprint is 3 x 3 cells
-    i_lo, i_hi, j_lo, j_hi = wall_cells(round(arena / CELL), fx, fx, gap, side)
-    i, j = rng.integers(i_lo, i_hi + 1), rng.integers(j_lo, j_hi + 1)  # one of the two is fixed
-    heading = 0.0 if side == 0 else -math.pi / 2  # up along +x toward wall 4, or -y toward 5
-    return np.array([(i + fx / 2) * CELL, (j + fx / 2) * CELL]), heading
-
-
-DOOR_RAMP_INSET = physics.WALL_THICKNESS / 2 + RAMP_HALF[0] + 0.01  # m from a wall's line to
-# the centre of a ramp flush against it (1 cm play)
-
-
-def outward(door):
-    """[2]: the unit vector straight out of the quadrant room through `door` (a find_doors
-    tuple): -x through its vertical wall, +y through its horizontal one."""
-    return np.array([-1.0, 0.0]) if door[2] == 0 else np.array([0.0, 1.0])
-
-
-def door_ramp_position(door, gap):
-    """[2]: where a ramp's centre stands outside the quadrant room, straight out from `door` (a
-    find_doors tuple; the room lies on the +x side of its vertical wall and the -y side of its
-    horizontal one) with `gap` cells (0.2 m) between it and the wall. At gap 0 it stands flush
-    over the doorway, where a hider standing in the door reaches it (grab range 0.25 m from
-    the agent's centre); farther out, a hider must walk out to it (curriculum.door_ramps)."""
-    return np.array(door[:2]) + (DOOR_RAMP_INSET + gap * CELL) * outward(door)
-
-
-BESIDE_RAMP = RAMP_HALF[0] + physics.Physics().agent_radius + 0.03  # m from a ramp's centre
-# to a hider beside it: the ramp's half width, the agent's radius, 3 cm, inside the grab
-# range (`beside_ramp`)
-
-IN_DOORWAY = 0.1  # m into the room from a door's wall line: a hider standing in the doorway,
-# its edge 5 cm short of the wall's outer face, clear of a ramp flush outside (1 cm play) and
-# 16 cm from that ramp's face, inside the grab range (0.25 m)
-
-
-def doorway_spot(door):
-    """(spot [2], heading): where a hider stands in `door` of the quadrant room (a find_doors
-    tuple), IN_DOORWAY into the room, and the heading that faces it out of the room."""
-    out = outward(door)
-    return np.array(door[:2]) - IN_DOORWAY * out, math.atan2(out[1], out[0])
-
-
-def whole_cells(body, low, high, most, what_most_is):
-    """(low, high) as ints: a range of gaps in whole cells, 0 <= low <= high <= most, or a
-    clear error that names them (`set_cube_gaps`, `set_fort_ramp_gaps`)."""
-    if not (isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer))
-            and 0 <= low <= high <= most):
-        raise ValueError(f"{body} gaps must be whole cells with 0 <= low <= high <= {most} "
-                         f"({what_most_is}), got ({low}, {high})")
-    return int(low), int(high)
-
-
-def most_cube_gap(p):
-    """The farthest back from its door a fort's cube can stand, in cells: from the spot flush
-    against the door to the one flush against the room's far wall, straight across the room
-    (arena / 2 wide; 11 cells, 2.2 m, in 6 m)."""
-    return int((p.arena / 2 - 2 * FORT_INSET) / CELL + 1e-9)
-
-
-def check_door_forts(p):
-    """Preset p, or a clear error if its doors cannot start closed (HideAndSeek.close_doors)."""
-    if p.layout != "quadrant" or p.hider_spawn != "room":
-        raise ValueError(f"forts already built need the quadrant layout with the hiders starting "
-                         f"in the room, got layout {p.layout!r}, hider_spawn {p.hider_spawn!r} "
-                         f"({p.name})")
-    if p.boxes[0] < p.doors[1] or p.long_boxes[1] > 0:
-        raise ValueError(f"forts already built need a cube for every door: boxes {p.boxes} "
-                         f"(cubes only, long_boxes {p.long_boxes}) against doors {p.doors} "
-                         f"({p.name})")
-    return p
-
-
-def overlaps_square(world, w, skip, spot, half=CUBE_HALF[0]):
-    """True if a body of world w other than those in `skip` (its bounding circle) reaches into
-    the square of half-width `half` (a cube's by default) at `spot`, grown by 5 cm: moving a
-    body there would wedge them together."""
-    reach = half + 0.05 + np.linalg.norm(world.half[w], axis=-1)  # [B]
-    near = np.all(np.abs(world.pos[w] - spot) < reach[:, None], axis=-1)
-    near[skip] = False
-    return bool(np.any(near & (world.kind[w] != EMPTY)))
-
-
-BEHIND = CUBE_HALF[0] + physics.Physics().agent_radius + 0.05  # m from a cube's centre to a
-# hider standing just behind it: the cube's half width, the agent's radius, 5 cm of air
-SIDE_BY_SIDE = 0.32  # m between the centres of hiders standing together (each 0.3 m wide)
-
-
-def spots_behind(spot, axis, n):
-    """Where n hiders stand side by side just behind a cube at `spot` that closes a door of
-    wall `axis` from inside ([n, 2]), and their heading (rad): toward the door, so that a step
-    forward pushes the cube home."""
-    inward, along = ((1.0, 0.0), (0.0, 1.0)) if axis == 0 else ((0.0, -1.0), (1.0, 0.0))
-    offsets = (np.arange(n) - (n - 1) / 2) * SIDE_BY_SIDE  # [n] across the door
-    spots = spot + BEHIND * np.array(inward) + offsets[:, None] * np.array(along)
-    return spots, math.atan2(-inward[1], -inward[0])
-
-
-def in_room(spots, arena, radius):
-    """bool: every spot [n, 2] holds an agent of `radius` clear of the quadrant room's walls."""
-    inner = physics.WALL_THICKNESS / 2 + radius
-    x, y = spots[:, 0], spots[:, 1]
-    return bool(np.all((x >= arena / 2 + inner) & (x <= arena - inner)
-                       & (y >= inner) & (y <= arena / 2 - inner)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1127,15 +992,13 @@ class HideAndSeek:
         self.world = physics.make_world(self.n_worlds, self.n_bodies, self.n_agents,
                                         n_wall_slots(self.preset))
         self.timing = dict.fromkeys(("physics", "sense", "observations", "rest"), 0.0)
-        self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back (`set_cube_gaps`)
+        # The settings of handmade.py's start states, kept here so that they are pickled with the
+        # worlds and a resumed run keeps them (each set by the handmade.set_* of its name):
+        self.cube_gaps = (0, 0)  # cells a fort left to finish has its cube back
         self.fort_ramp_gaps = (0, 0)  # cells a fort's wall ramp stands short of the wall
-        # (`close_doors`' wall_ramp; `set_fort_ramp_gaps`)
         self.fort_ramp_turn = 0.0  # the share of those ramps turned from facing the wall
-        # (`set_fort_ramp_turn`)
         self.ramp_walks = (0, 0)  # cells a hider placed beside a ramp starts farther out
-        # (`ramps_to_doors`' hider_at_ramp, `hiders_to_ramps`; `set_ramp_walks`)
         self.walk_door_share = 0.0  # the share of those hiders put on the ramp's door side
-        # (`set_walk_door_share`)
         self.reset(seed)
 
     # -- the two calls a trainer makes ----------------------------------------------------------
@@ -1181,12 +1044,13 @@ class HideAndSeek:
         self.seeker_in_room = np.zeros(W, bool)  # a seeker has stood in the quadrant room
         self.box_unlocks = np.zeros(W, np.int64)  # boxes unlocked after preparation
         self.replayed = np.zeros(W, bool)  # the episode began from a `restore`d state
-        self.door_fort = np.zeros(W, bool)  # ... from a fort already built (`close_doors`)
-        self.door_cube = np.zeros(W, bool)  # ... from a fort left to finish (`close_doors`)
+        # ... from one of handmade.py's start states (they set these):
+        self.door_fort = np.zeros(W, bool)  # ... a fort already built (`close_doors`)
+        self.door_cube = np.zeros(W, bool)  # ... a fort left to finish (`close_doors`)
         self.cube_gap = np.full(W, np.nan)  # how far (m) that fort's cube stood back from the door
-        self.door_ramp = np.zeros(W, bool)  # ... with the ramp outside the door (`ramps_to_doors`)
+        self.door_ramp = np.zeros(W, bool)  # ... the ramp outside the door (`ramps_to_doors`)
         self.door_ramp_gap = np.full(W, np.nan)  # how far (m) that ramp stood from the wall
-        self.ramp_hider = np.zeros(W, bool)  # ... with a hider beside the ramp (`hiders_to_ramps`)
+        self.ramp_hider = np.zeros(W, bool)  # ... a hider beside the ramp (`hiders_to_ramps`)
         self.ramp_walk = np.full(W, np.nan)  # how far (m) that hider stood out from beside it
         self.walk_door_side = np.full(W, np.nan)  # 1 if it stood on the ramp's door side
         self.spawn_pos = np.zeros((W, self.n_bodies, 2))  # where each body started
@@ -1355,305 +1219,6 @@ class HideAndSeek:
         self.start_episodes(worlds)
         self.replayed[worlds] = True
 
-    def close_doors(self, worlds, tries=8, set_back=False, hiders_behind=False, arc=False,
-                    wall_ramp=False):
-        """Begin new episodes in `worlds` (int [n]) with the fort already built: a fresh layout,
-        then the room's cubes (in slot order, one per door) set flush against its doors from
-        inside and locked by the hiders, who start in the room. Where a cube's place would
-        overlap another body the layout is drawn again, up to `tries` times; a world still in
-        conflict keeps its last layout as an ordinary start. The forts' episodes are marked
-        `replayed` (not the game's own starts) and `door_fort`.
-
-        With `set_back`, the fort is left to finish: each world draws k from `cube_gaps` (low,
-        high, in cells) and its cubes stand k cells (0.2 m) straight back from their doors into
-        the room, unlocked, so the hiders must push them home and lock them; those episodes are
-        marked `door_cube` instead, with `cube_gap` k * CELL. With `hiders_behind` as well, the
-        hiders start side by side just behind the first door's cube, facing the door
-        (`spots_behind`): the push is one step forward. A world where they would not fit in the
-        room (the cube 11 cells back) or would touch another body is drawn again, as above.
-        With `arc` instead of `hiders_behind`, the cube stands k cells from where it closes
-        the door in any direction into the room (`arc_position`), not only straight back: as
-        far from home as before, but placed more as the game places it. With `wall_ramp`, the
-        ramp is moved to stand outside the room uphill toward its wall, k cells short of it (k
-        drawn from `fort_ramp_gaps`, `wall_ramp_position`), as the `ramp_spawn="wall"` games
-        place it: the seeker's first lesson in what a ramp is for, in a game whose own ramps
-        stand anywhere. A world where it would touch another body is drawn again. Returns the
-        worlds arranged."""
-        p = check_door_forts(self.preset)
-        if arc and (hiders_behind or not set_back):
-            raise ValueError(f"arc places the cube of a fort left to finish anywhere on its "
-                             f"half-circle: it needs set_back and no hiders_behind (they stand "
-                             f"straight behind the cube), got set_back={set_back}, "
-                             f"hiders_behind={hiders_behind}")
-        if wall_ramp and self.n_ramps == 0:
-            raise ValueError(f"wall_ramp moves the ramp to the room's wall: game "
-                             f"{self.preset.name!r} has ramps={self.n_ramps}, expected 1 or more")
-        s, (low, high) = self.world, self.cube_gaps
-
-        def arrange(w):  # the gap drawn, or None where a body is in the way
-            gap = int(self.rng.integers(low, high + 1)) if set_back else 0  # cells
-            doors = find_doors(s.walls[w], s.wall_height[w])
-            spots = fort_positions(doors, p.arena, back=gap * CELL)
-            if arc:  # the first door's cube on its half-circle, any others straight back
-                spots[0] = arc_position(doors[0], p.arena, gap * CELL, self.rng)
-            cubes = np.flatnonzero(s.kind[w] == BOX)[:len(spots)]
-            hiders = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))
-            moved = hiders if hiders_behind else hiders[:0]  # out of the cube's way anyway
-            for cube, spot in zip(cubes, spots):
-                if overlaps_square(s, w, np.r_[cube, moved], spot):
-                    return None
-                s.pos[w, cube], s.angle[w, cube] = spot, 0.0
-                s.locked_by[w, cube] = NO_TEAM if set_back else HIDERS
-            if hiders_behind and not self.stand_behind(w, cubes[0], doors[0][2], hiders):
-                return None
-            if wall_ramp and not self.ramp_to_wall(w):
-                return None
-            return gap
-
-        done, gaps = self.redraw_until(worlds, tries, arrange)
-        if set_back:
-            self.door_cube[done] = True
-            self.cube_gap[done] = np.array(gaps) * CELL
-        else:
-            self.door_fort[done] = True
-        return done
-
-    def redraw_until(self, worlds, tries, arrange):
-        """Fresh layouts in `worlds` (int [n]), each then arranged by `arrange(w)`, which moves
-        bodies of world w and returns what to remember of it, or None where a body is in the
-        way; those worlds are drawn again, up to `tries` layouts in all (a world still in
-        conflict plays its last layout, perhaps part-arranged, as an ordinary start). The
-        arranged worlds start their episodes where they stand, marked `replayed` (not the
-        game's own starts). Returns (the arranged worlds, int [k]; what arrange returned for
-        each, a list of k)."""
-        pending, arranged = np.asarray(worlds, np.int64), []
-        for _ in range(tries):
-            if not len(pending):
-                break
-            self.new_episodes(pending)
-            results = [(w, arrange(w)) for w in pending]
-            arranged += [(w, r) for w, r in results if r is not None]
-            pending = np.array([w for w, r in results if r is None], np.int64)
-        done = np.array([w for w, _ in arranged], np.int64)
-        if len(done):
-            self.start_episodes(done)
-            self.replayed[done] = True
-        return done, [r for _, r in arranged]
-
-    def ramps_to_doors(self, worlds, gaps, hider_at_door=False, hider_at_ramp=False, tries=8):
-        """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
-        ramp moved outside the quadrant room, straight out from its first door, a gap drawn
-        from `gaps` (low, high, in cells of 0.2 m) between it and the wall, turned by a quarter
-        turn drawn at random (`door_ramp_position`): at gap 0 a hider standing in the doorway
-        reaches it, farther out one must walk out to it. A start for ramp defense (the
-        hiders lock it, or move it away, before the seeker may move): curriculum.door_ramps.
-        With `hider_at_door`, the first hider starts in the doorway facing out
-        (`doorway_spot`): at gap 0 a lock pressed in its first step takes. With
-        `hider_at_ramp` instead, it starts outside beside the ramp, facing it (`beside_ramp`;
-        those episodes are marked `ramp_hider` too): the lock is within reach (or some cells
-        away, as `draw_walk` says), and the way back into the room as long as the gap.
-        Where the ramp (or that hider) would touch another body the layout is drawn again, up
-        to `tries` times. Those episodes are marked `replayed` and `door_ramp`, with
-        `door_ramp_gap` the gap in m (and `ramp_walk` as `draw_walk` says). Returns the
-        worlds arranged."""
-        self.check_ramp_start("ramps_to_doors moves the ramp to the room's door")
-        if hider_at_door and hider_at_ramp:
-            raise ValueError("a hider starts in the doorway (hider_at_door) or beside the ramp "
-                             "(hider_at_ramp), not both")
-        low, high = whole_cells("door ramp", *gaps, most_ramp_gap(self.preset),
-                                f"the room's wall to the arena's edge in {self.preset.name!r}")
-        s, radius = self.world, physics.Physics().agent_radius
-
-        def arrange(w):  # (the gap drawn, the hider's walk and side), or None where a body is
-            gap = int(self.rng.integers(low, high + 1))  # in the way
-            walk, side = (self.draw_walk(), self.draw_door_side()) if hider_at_ramp else (0, 0)
-            door = find_doors(s.walls[w], s.wall_height[w])[0]
-            spot = door_ramp_position(door, gap)
-            ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-            hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-            moved = [ramp, hider] if hider_at_door or hider_at_ramp else [ramp]
-            if overlaps_square(s, w, moved, spot, half=RAMP_HALF[0]):
-                return None
-            if hider_at_door:  # clear of all but the ramp, which it stands 1 cm from at gap 0
-                stand, heading = doorway_spot(door)
-                if overlaps_square(s, w, moved, stand, half=radius):
-                    return None
-                s.pos[w, hider], s.angle[w, hider] = stand, heading
-            s.pos[w, ramp], s.angle[w, ramp] = spot, self.rng.integers(4) * math.pi / 2
-            if hider_at_ramp and not self.beside_ramp(w, walk * CELL, side):
-                return None
-            return gap, walk, self.on_door_side(w) if hider_at_ramp else np.nan
-
-        done, drawn = self.redraw_until(worlds, tries, arrange)
-        self.door_ramp[done], self.ramp_hider[done] = True, hider_at_ramp
-        self.door_ramp_gap[done] = np.array([gap for gap, _, _ in drawn]) * CELL
-        if hider_at_ramp:
-            self.ramp_walk[done] = np.array([walk for _, walk, _ in drawn]) * CELL
-            self.walk_door_side[done] = [side for _, _, side in drawn]
-        return done
-
-    def hiders_to_ramps(self, worlds, tries=8):
-        """Begin new episodes in `worlds` (int [n]) from the game's own layout with the first
-        hider moved outside the room beside the first ramp where the game placed it, facing
-        one of its four faces (drawn at random) from 3 cm, inside the grab range: a lock
-        pressed in its first step takes, and the ramp stays where it is, away from any wall
-        the seeker could climb by it, once the hider is back in the room (a start for ramp
-        defense in the game's own places: curriculum.ramp_hiders). A face whose spot leaves
-        the arena, lies in the room or touches another body is not used; where none is free
-        the layout is drawn again, up to `tries` times. (The hider may start some cells
-        farther out instead, as `draw_walk` says, and on the door side, as `draw_door_side`
-        says.) Those episodes are marked `replayed` and `ramp_hider`. Returns the worlds
-        arranged."""
-        self.check_ramp_start("hiders_to_ramps moves a hider beside the ramp")
-
-        def arrange(w):  # the hider's walk and side, or None where no face is free
-            walk, side = self.draw_walk(), self.draw_door_side()
-            if not self.beside_ramp(w, walk * CELL, side):
-                return None
-            return walk, self.on_door_side(w)
-
-        done, drawn = self.redraw_until(worlds, tries, arrange)
-        self.ramp_hider[done] = True
-        self.ramp_walk[done] = np.array([walk for walk, _ in drawn]) * CELL
-        self.walk_door_side[done] = [side for _, side in drawn]
-        return done
-
-    def draw_walk(self):
-        """For a hider placed beside a ramp (`hiders_to_ramps`, `ramps_to_doors`' hider_at_ramp):
-        how many cells (0.2 m) farther out from the ramp's face it starts, still facing the
-        ramp, drawn from `ramp_walks` (`set_ramp_walks`; (0, 0), beside it, unless set, with
-        nothing drawn then): the lock a few steps away. Recorded as `ramp_walk`, in m."""
-        low, high = self.ramp_walks
-        return int(self.rng.integers(low, high + 1)) if high > 0 else 0
-
-    def draw_door_side(self):
-        """For that hider: 1 to stand it on the ramp's door side (`beside_ramp`'s door_side),
-        with the share `walk_door_share` (`set_walk_door_share`; 0, nothing drawn, unless
-        set), else 0 (any free face). Recorded, whichever was drawn, as `walk_door_side`
-        (`on_door_side`)."""
-        share = self.walk_door_share
-        return int(self.rng.random() < share) if share > 0 else 0
-
-    def check_ramp_start(self, what):
-        """A clear error, naming `what` the start does, unless the game's hiders start in the
-        quadrant room (check_door_forts) and it has a ramp: the ramp-defense starts."""
-        check_door_forts(self.preset)
-        if self.n_ramps == 0:
-            raise ValueError(f"{what}: game {self.preset.name!r} has ramps={self.n_ramps}, "
-                             f"expected 1 or more")
-
-    def on_door_side(self, w):
-        """1.0 if world w's first hider stands on its first ramp's door side (`nearer_door`),
-        between the ramp and its way home, else 0.0."""
-        hider = np.flatnonzero((self.world.kind[w] == AGENT) & (self.world.team[w] == HIDERS))[0]
-        return float(self.nearer_door(w, self.world.pos[w, hider]))
-
-    def nearer_door(self, w, spot):
-        """Whether `spot` (x, y) lies nearer world w's door (its first) than its first ramp's
-        centre does."""
-        s = self.world
-        door = np.array(find_doors(s.walls[w], s.wall_height[w])[0][:2])
-        ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-        return np.linalg.norm(spot - door) < np.linalg.norm(s.pos[w, ramp] - door)
-
-    def beside_ramp(self, w, back=0.0, door_side=False):
-        """Move world w's first hider beside its first ramp, facing one of the ramp's four
-        faces (drawn at random) from 3 cm, inside the grab range, outside the room, or `back`
-        m farther out from that face, facing the ramp still; False, nothing moved, where no
-        face leaves room for it in the arena clear of other bodies. With `door_side`, only a
-        spot nearer the room's door than the ramp's centre is: the hider stands between the
-        ramp and its way home, so the lock takes a walk away from home, as from the room."""
-        s, radius, arena = self.world, physics.Physics().agent_radius, self.preset.arena
-        edge = physics.WALL_THICKNESS / 2 + radius + 0.01  # from a wall's line to an agent
-        out = BESIDE_RAMP + back  # m from the ramp's centre to the hider's
-        ramp = np.flatnonzero(s.kind[w] == RAMP)[0]
-        hider = np.flatnonzero((s.kind[w] == AGENT) & (s.team[w] == HIDERS))[0]
-        for k in self.rng.permutation(4):
-            toward = s.angle[w, ramp] + k * math.pi / 2  # from the ramp to the hider
-            spot = s.pos[w, ramp] + out * np.array([math.cos(toward), math.sin(toward)])
-            if door_side and not self.nearer_door(w, spot):
-                continue
-            inside_arena = np.all((spot >= edge) & (spot <= arena - edge))
-            in_the_room = in_room(spot[None], arena, -edge)  # reaching into it, even
-            if (inside_arena and not in_the_room
-                    and not overlaps_square(s, w, [ramp, hider], spot, half=radius)):
-                s.pos[w, hider], s.angle[w, hider] = spot, toward + math.pi  # facing it
-                return True
-        return False
-
-    def stand_behind(self, w, cube, axis, hiders):
-        """Move world w's hiders just behind `cube`, which closes (or will close) a door of
-        wall `axis` (find_doors' 0 or 1); False, nothing moved, where they would leave the room
-        or touch a body other than the cube."""
-        s, arena = self.world, self.preset.arena
-        spots, heading = spots_behind(s.pos[w, cube], axis, len(hiders))
-        radius = physics.Physics().agent_radius
-        if not in_room(spots, arena, radius) or any(
-                overlaps_square(s, w, np.r_[cube, hiders], spot, half=radius) for spot in spots):
-            return False
-        s.pos[w, hiders], s.angle[w, hiders] = spots, heading
-        return True
-
-    def ramp_to_wall(self, w):
-        """Move world w's first ramp uphill toward the room's wall, a gap drawn from
-        `fort_ramp_gaps` short of it (`wall_ramp_position`), in a `fort_ramp_turn` share of the
-        worlds turned a quarter, a half or three quarters round from facing it (equally often,
-        as `ramp-room-turn` turns its ramps); False, nothing moved, where it would touch
-        another body."""
-        s, ramps = self.world, np.flatnonzero(self.world.kind[w] == RAMP)
-        gap = int(self.rng.integers(self.fort_ramp_gaps[0], self.fort_ramp_gaps[1] + 1))
-        spot, heading = wall_ramp_position(self.preset.arena, gap, self.rng)
-        if self.fort_ramp_turn > 0 and self.rng.random() < self.fort_ramp_turn:  # no draw at 0
-            heading += int(self.rng.integers(1, 4)) * math.pi / 2  # a quarter, half or 3/4 round
-        if overlaps_square(s, w, ramps[:1], spot, half=RAMP_HALF[0]):
-            return False
-        s.pos[w, ramps[0]], s.angle[w, ramps[0]] = spot, heading
-        return True
-
-    def set_fort_ramp_gaps(self, low, high):
-        """From the next `close_doors(..., wall_ramp=True)` on, a fort's wall ramp stands
-        `low`..`high` cells (0.2 m) short of the room's wall: curriculum.py's `RampReach` moves
-        them out as the seeker learns to bring the ramp (`curriculum.fort_ramps`). Pickled with
-        the worlds, so a resumed run keeps them."""
-        self.fort_ramp_gaps = whole_cells("fort ramp", low, high, most_ramp_gap(self.preset),
-                                          f"the room's wall to the arena's edge in "
-                                          f"{self.preset.name!r}")
-
-    def set_fort_ramp_turn(self, share):
-        """From the next `close_doors(..., wall_ramp=True)` on, that share (0..1) of the forts'
-        wall ramps stands turned from facing the wall (`ramp_to_wall`): a seeker must turn it
-        round before it climbs (curriculum.fort_ramp_turn). Pickled with the worlds."""
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"fort ramp turn is a share of the forts' ramps, expected 0..1, "
-                             f"got {share!r}")
-        self.fort_ramp_turn = float(share)
-
-    def set_ramp_walks(self, low, high):
-        """From the next `ramps_to_doors(..., hider_at_ramp=True)` or `hiders_to_ramps` on, the
-        hider placed beside the ramp starts `low`..`high` cells (0.2 m) farther out from its
-        face (`draw_walk`, `beside_ramp`):
-        curriculum.py's `WalkReach` moves them out as the hiders learn to walk to it and lock
-        it. Pickled with the worlds, so a resumed run keeps them."""
-        self.ramp_walks = whole_cells("ramp walk", low, high, most_ramp_gap(self.preset),
-                                      f"the room's wall to the arena's edge in "
-                                      f"{self.preset.name!r}")
-
-    def set_walk_door_share(self, share):
-        """From the next placed hider on (as `set_ramp_walks`), that share of them stand on
-        the ramp's door side (`draw_door_side`): a hider that locks only what lies on its way
-        home cannot, and one placed so in every start must walk out from home to the ramp, as
-        it would from the room (curriculum.walk_door_side). Pickled with the worlds."""
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"walk door share {share!r}: expected a share in [0, 1]")
-        self.walk_door_share = float(share)
-
-    def set_cube_gaps(self, low, high):
-        """From the next `close_doors(..., set_back=True)` on, a fort left to finish has its
-        cube `low`..`high` cells (0.2 m) back from the door: curriculum.py's `CubeReach` moves
-        them back as the hiders learn to push it home. Pickled with the worlds, so a resumed
-        run keeps them."""
-        self.cube_gaps = whole_cells("cube", low, high, most_cube_gap(self.preset),
-                                     f"the room's depth in {self.preset.name!r}")
 
     def observe(self):
         progress = np.minimum(1.0, self.t / max(self.prep_steps, 1))  # [W]
@@ -1717,11 +1282,12 @@ class HideAndSeek:
     def cube_home_offsets(self, worlds):
         """(distance, bearing), float [len(worlds)] each: how far (m) the first cube's centre
         stands from the spot where it closes the quadrant room's first door from inside
-        (`fort_positions`, where close_doors sets it), and in which direction, in degrees from
-        straight back into the room (0) to along the door's wall (90). The distance is 0 in a
-        fort built, the gap in a fort left to finish, and in the game's own starts how far the
-        hiders must bring it; measured centre to centre, whatever the cube's heading. NaN
-        without a quadrant room, a door in it or a cube; the bearing NaN at distance 0 too."""
+        (`fort_positions`, where handmade.close_doors sets it), and in which direction, in
+        degrees from straight back into the room (0) to along the door's wall (90). The
+        distance is 0 in a fort built, the gap in a fort left to finish, and in the game's own
+        starts how far the hiders must bring it; measured centre to centre, whatever the
+        cube's heading. NaN without a quadrant room, a door in it or a cube; the bearing NaN at
+        distance 0 too."""
         worlds = np.asarray(worlds)
         distances, bearings = np.full(len(worlds), np.nan), np.full(len(worlds), np.nan)
         if self.preset.layout != "quadrant":
@@ -1813,14 +1379,15 @@ class HideAndSeek:
         frozen in preparation; NaN in layouts without that room);
         ramp_gap, how far (m) the ramp started short of the room's wall it faces uphill
         (`wall_ramp_gaps`: NaN unless the ramp stood so, as in the `ramp_spawn="wall"` games);
-        door_fort and door_cube, begun from a fort built or left to finish (`close_doors`), and
+        door_fort and door_cube, begun from a fort built or left to finish
+        (`handmade.close_doors`), and
         cube_gap, how far (m) the latter's cube stood back from its door (NaN elsewhere);
-        door_ramp, begun with the ramp set outside the door (`ramps_to_doors`), and
+        door_ramp, begun with the ramp set outside the door (`handmade.ramps_to_doors`), and
         door_ramp_gap, how far (m) it stood from the wall (NaN elsewhere);
-        ramp_hider, begun with a hider beside the ramp (`hiders_to_ramps`, or `ramps_to_doors`'
-        hider_at_ramp), and ramp_walk, how far (m) it started out from beside it (0 beside it;
-        NaN elsewhere), and walk_door_side, 1 if it started nearer the room's door than the
-        ramp's centre (`on_door_side`; NaN elsewhere);
+        ramp_hider, begun with a hider beside the ramp (`handmade.hiders_to_ramps`, or
+        `handmade.ramps_to_doors`' hider_at_ramp), and ramp_walk, how far (m) it started out
+        from beside it (0 beside it; NaN elsewhere), and walk_door_side, 1 if it started
+        nearer the room's door than the ramp's centre (`handmade.on_door_side`; NaN elsewhere);
         cube_home, how far (m) the first cube started from closing the room's door, and
         cube_bearing, in which direction (degrees from straight back; `cube_home_offsets`;
         NaN without such a room);
@@ -1977,8 +1544,11 @@ HEADER, PREP_COLOUR, GAME_COLOUR = 20, np.array((240, 160, 40)), np.array((90, 1
 
 
 def write_text(image, text, x, y, colour, scale=2):
-    """Stamp text in the 3 x 5 font with its top-left corner at pixel (x, y)."""
+    """Stamp text in the 3 x 5 font with its top-left corner at pixel (x, y); characters that
+    would run past the image's right edge are left out (a small render keeps what fits)."""
     for char in text:
+        if x + 3 * scale > image.shape[1]:
+            break
         glyph = np.array([int(bit) for bit in FONT[char]], bool).reshape(5, 3)
         pixels = np.kron(glyph, np.ones((scale, scale), bool))  # [5 scale, 3 scale]
         image[y:y + 5 * scale, x:x + 3 * scale][pixels] = colour

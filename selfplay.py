@@ -67,6 +67,7 @@ import numpy as np
 import torch
 
 import env as game
+import handmade
 from attention import NetworkSizes, build_model
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, WalkReach,
                         check_curriculum, check_starts, first_cube_gaps)
@@ -278,15 +279,15 @@ class Trainer:
                            if starts.restarts() else None)  # curriculum.py
         if starts.door_cubes > 0:  # where the forts left to finish begin (CubeReach moves them)
             for env in self.envs:
-                env.set_cube_gaps(*first_cube_gaps(starts))
+                handmade.set_cube_gaps(env, *first_cube_gaps(starts))
         if starts.fort_ramps > 0:  # where the forts' wall ramps begin (RampReach moves them)
             for env in self.envs:
-                env.set_fort_ramp_gaps(0, starts.fort_ramp_gap)
-                env.set_fort_ramp_turn(starts.fort_ramp_turn)
+                handmade.set_fort_ramp_gaps(env, 0, starts.fort_ramp_gap)
+                handmade.set_fort_ramp_turn(env, starts.fort_ramp_turn)
         if starts.door_ramp_beside or starts.ramp_hiders > 0:  # how far out from a ramp the
             for env in self.envs:  # hider placed beside it begins (WalkReach moves them)
-                env.set_ramp_walks(0, starts.ramp_walk)  # and on which side
-                env.set_walk_door_share(starts.walk_door_side)
+                handmade.set_ramp_walks(env, 0, starts.ramp_walk)  # and on which side
+                handmade.set_walk_door_share(env, starts.walk_door_side)
         self.reach = RampReach(starts) if starts.ramp_reach > 0 else None
         self.cube_reach = CubeReach(starts) if starts.cube_reach > 0 else None
         self.walk_reach = WalkReach(starts) if starts.walk_reach > 0 else None
@@ -1071,27 +1072,27 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
                   walk_door_side=0.0):
     """One episode in each of n_worlds worlds of config.game, started together: greedy actions
     by default, sampled with `sample` (as in training; `seed` seeds the sampling too); with
-    `door_forts`, from forts already built (env.close_doors; a world whose layout kept a body
-    in the cube's way 8 times over plays its own start: `door_fort` says which); with
+    `door_forts`, from forts already built (handmade.close_doors; a world whose layout kept a
+    body in the cube's way 8 times over plays its own start: `door_fort` says which); with
     `ramp_gaps` (low, high), the wall ramp that many cells short of the wall (env.set_ramp_gaps,
-    as curriculum.ramp_reach moves it in training) instead of the game's own gaps, or, in a
-    game whose ramps stand anywhere, with `door_forts`, the forts' ramp moved so (env.close_doors'
-    wall_ramp, as curriculum.fort_ramps), with `ramp_turn` that share of those ramps turned
-    from facing the wall (env.set_fort_ramp_turn, as curriculum.fort_ramp_turn); with
-    `cube_gaps` (low, high), from forts left to finish, the cube that many cells back from the
-    doorway and unlocked (env.close_doors with set_back, as curriculum.door_cubes), with
-    `hiders_behind` the hiders just behind it (curriculum.hiders_behind), with `cube_arc`
-    the cube that far from home in any direction into the room (curriculum.cube_arc); with
-    `door_ramps` (low, high), from the game's own layout with the ramp that many cells out
-    from the room's door (env.ramps_to_doors, as curriculum.door_ramps), with
-    `door_ramp_hider` a hider in the doorway (curriculum.door_ramp_hider) or with
-    `door_ramp_beside` one beside the ramp (curriculum.door_ramp_beside); with
-    `ramp_hiders`, from the game's own layout with a hider beside the ramp where the game put
-    it (env.hiders_to_ramps, as curriculum.ramp_hiders); with `ramp_walks` (low, high), the
-    hider of either of those two that many cells farther out from the ramp's face
-    (env.set_ramp_walks, as curriculum.ramp_walk, which curriculum.walk_reach moves), and
-    `walk_door_side` of them between the ramp and the room's door (env.set_walk_door_share,
-    as curriculum.walk_door_side). With
+    as curriculum.ramp_reach moves it in training) instead of the game's own gaps, or, in a game
+    whose ramps stand anywhere, with `door_forts`, the forts' ramp moved so
+    (handmade.close_doors' wall_ramp, as curriculum.fort_ramps), with `ramp_turn` that share of
+    those ramps turned from facing the wall (handmade.set_fort_ramp_turn, as
+    curriculum.fort_ramp_turn); with `cube_gaps` (low, high), from forts left to finish, the
+    cube that many cells back from the doorway and unlocked (handmade.close_doors with set_back,
+    as curriculum.door_cubes), with `hiders_behind` the hiders just behind it
+    (curriculum.hiders_behind), with `cube_arc` the cube that far from home in any direction
+    into the room (curriculum.cube_arc); with `door_ramps` (low, high), from the game's own
+    layout with the ramp that many cells out from the room's door (handmade.ramps_to_doors, as
+    curriculum.door_ramps), with `door_ramp_hider` a hider in the doorway
+    (curriculum.door_ramp_hider) or with `door_ramp_beside` one beside the ramp
+    (curriculum.door_ramp_beside); with `ramp_hiders`, from the game's own layout with a hider
+    beside the ramp where the game put it (handmade.hiders_to_ramps, as curriculum.ramp_hiders);
+    with `ramp_walks` (low, high), the hider of either of those two that many cells farther out
+    from the ramp's face (handmade.set_ramp_walks, as curriculum.ramp_walk, which
+    curriculum.walk_reach moves), and `walk_door_side` of them between the ramp and the room's
+    door (handmade.set_walk_door_share, as curriculum.walk_door_side). With
     `ramps_locked`, whatever the start, every ramp begins locked by the hiders, as if they
     had locked it before the first step (a hider in reach that does not press lock unlocks
     it, as in play): what ramp defense would be worth. These keywords are the start
@@ -1114,8 +1115,8 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
                          f"anywhere, got door_forts={door_forts}, ramp_gaps={ramp_gaps}, game "
                          f"{env.preset.name!r}")
     if fort_ramps:
-        env.set_fort_ramp_gaps(*ramp_gaps)
-        env.set_fort_ramp_turn(ramp_turn)
+        handmade.set_fort_ramp_gaps(env, *ramp_gaps)
+        handmade.set_fort_ramp_turn(env, ramp_turn)
     elif ramp_gaps is not None:
         env.set_ramp_gaps(*ramp_gaps)
     chosen = [name for name, given in (("door_forts", door_forts),
@@ -1143,20 +1144,20 @@ def play_episodes(model, config, n_worlds, seed=0, sample=False, ppo=None, on_fr
                              f"(--cube-gaps LOW HIGH)")
     obs, n = env.reset(), n_worlds * env.n_agents
     if cube_gaps is not None:
-        env.set_cube_gaps(*cube_gaps)
+        handmade.set_cube_gaps(env, *cube_gaps)
     if door_forts or cube_gaps is not None:
-        env.close_doors(np.arange(n_worlds), set_back=cube_gaps is not None,
-                        hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
+        handmade.close_doors(env, np.arange(n_worlds), set_back=cube_gaps is not None,
+                             hiders_behind=hiders_behind, arc=cube_arc, wall_ramp=fort_ramps)
         obs = env.observe()
     if ramp_walks is not None:
-        env.set_ramp_walks(*ramp_walks)
-    env.set_walk_door_share(walk_door_side)
+        handmade.set_ramp_walks(env, *ramp_walks)
+    handmade.set_walk_door_share(env, walk_door_side)
     if door_ramps is not None:
-        env.ramps_to_doors(np.arange(n_worlds), door_ramps, hider_at_door=door_ramp_hider,
-                           hider_at_ramp=door_ramp_beside)
+        handmade.ramps_to_doors(env, np.arange(n_worlds), door_ramps,
+                                hider_at_door=door_ramp_hider, hider_at_ramp=door_ramp_beside)
         obs = env.observe()
     if ramp_hiders:
-        env.hiders_to_ramps(np.arange(n_worlds))
+        handmade.hiders_to_ramps(env, np.arange(n_worlds))
         obs = env.observe()
     if ramps_locked:
         if not env.preset.lock_ramps:
@@ -1308,7 +1309,7 @@ DOOR_RAMP_GAPS = (0.0, 0.2, 1.0, math.inf)  # m from the wall, bin edges: in rea
 
 
 def locks_by_door_ramp_gap(episodes):
-    """In the episodes begun with the ramp at the door (env.ramps_to_doors), the share in which
+    """In the episodes begun with the ramp at the door (handmade.ramps_to_doors), the share in which
     a ramp was locked when preparation ended, and how many there were, for each range of
     DOOR_RAMP_GAPS (env.py's `door_ramp_gap`): does a lock from the doorway carry to a ramp
     that must be walked to? Nothing where no episode began so."""
@@ -1322,8 +1323,8 @@ RAMP_WALKS = (0.0, 0.1, 0.3, 0.7, math.inf)  # m out from beside the ramp, bin e
 
 def locks_by_ramp_walk(episodes):
     """In the episodes begun with a hider placed beside the ramp or some cells out from it
-    (env.hiders_to_ramps, env.ramps_to_doors' hider_at_ramp), the share in which a ramp was
-    locked when preparation ended, and how many there were, for each range of RAMP_WALKS
+    (handmade.hiders_to_ramps, handmade.ramps_to_doors' hider_at_ramp), the share in which a
+    ramp was locked when preparation ended, and how many there were, for each range of RAMP_WALKS
     (env.py's `ramp_walk`): from how far does the hider still come to lock it? Nothing where
     no episode began so."""
     return shares_in_ranges(ramp_locked(episodes), "locked", "ramp_walk",

@@ -13,6 +13,7 @@ import torch
 import env as game
 import physics
 import selfplay as sp
+import handmade
 from curriculum import (CubeReach, CurriculumConfig, RampReach, StartStates, WalkReach,
                         check_curriculum, rms_distance)
 
@@ -262,7 +263,7 @@ def test_each_offer_holds_the_world_it_names_and_its_own_agents_advantage():
     np.testing.assert_allclose(trainer.curriculum.scores, expected_scores)
 
 
-# -- forts already built (curriculum.door_forts, env.close_doors) --------------------------------
+# -- forts already built (curriculum.door_forts, handmade.close_doors) ---------------------------
 
 def uncovered_stretches(walls, wall_height, axis, line, length, step=0.005):
     """Brute force: the stretches of the line x = line (axis 0) or y = line (axis 1) that no inner
@@ -305,7 +306,7 @@ def test_the_doors_found_are_the_open_stretches_of_the_room_walls():
 
 def test_a_fort_already_built_seals_the_hiders_in():
     env = game.HideAndSeek("ramp-room", 48, seed=0)
-    arranged = env.close_doors(np.arange(48))
+    arranged = handmade.close_doors(env, np.arange(48))
     assert len(arranged) >= 46  # a layout with a body in the cube's way is drawn again 8 times
     assert env.sealed_off(arranged).all()  # the flood fill of section 4b
     cube = env.n_agents  # the box slot
@@ -318,7 +319,7 @@ def test_a_fort_already_built_seals_the_hiders_in():
 def test_a_fort_already_built_touches_no_body_but_the_wall():
     """At rest, with nothing pushed, no body moves in one step: the cube overlaps nothing."""
     env = game.HideAndSeek("ramp-room-wall", 48, seed=1)
-    arranged = env.close_doors(np.arange(48))
+    arranged = handmade.close_doors(env, np.arange(48))
     before = env.world.pos[arranged].copy()
     idle = np.tile(np.array([5, 5, 5, 0, 1]), (48, env.n_agents, 1))  # no push, lock held
     env.step(idle)
@@ -327,7 +328,7 @@ def test_a_fort_already_built_touches_no_body_but_the_wall():
 
 def test_forts_already_built_are_refused_where_hiders_start_anywhere():
     with pytest.raises(ValueError, match="hider_spawn 'anywhere'.*quadrant"):
-        game.HideAndSeek("quadrant", 1, seed=0).close_doors([0])
+        handmade.close_doors(game.HideAndSeek("quadrant", 1, seed=0), [0])
     with pytest.raises(ValueError, match="hider_spawn"):
         config = sp.apply_overrides(sp.preset_config("ramp"),
                                     ["n_worlds=2", "curriculum.door_forts=0.2"])
@@ -476,7 +477,7 @@ def test_a_ramp_reach_saved_before_the_rename_loads_its_climbs():
     assert reach.share() == 0.5
 
 
-# -- forts left to finish (curriculum.door_cubes, env.close_doors with set_back, CubeReach) -----
+# -- forts left to finish (curriculum.door_cubes, handmade.close_doors with set_back, CubeReach) --
 
 def doors_of(env, w):
     return game.find_doors(env.world.walls[w], env.world.wall_height[w])
@@ -485,8 +486,8 @@ def doors_of(env, w):
 @pytest.mark.parametrize("gap", [0, 3, 11])
 def test_a_fort_left_to_finish_has_its_cube_gap_cells_straight_back_and_unlocked(gap):
     env = game.HideAndSeek("ramp-room", 48, seed=2)
-    env.set_cube_gaps(gap, gap)
-    arranged = env.close_doors(np.arange(48), set_back=True)
+    handmade.set_cube_gaps(env, gap, gap)
+    arranged = handmade.close_doors(env, np.arange(48), set_back=True)
     assert len(arranged) >= 40
     cube = env.n_agents  # the box slot
     for w in arranged:
@@ -508,10 +509,10 @@ def test_a_fort_left_to_finish_has_its_cube_gap_cells_straight_back_and_unlocked
 def test_a_forts_cube_starts_its_gap_from_closing_the_door():
     """env.py's `cube_home`: 0 in a fort built, the gap drawn in one left to finish."""
     env = game.HideAndSeek("ramp-room", 48, seed=4)
-    built = env.close_doors(np.arange(48))
+    built = handmade.close_doors(env, np.arange(48))
     np.testing.assert_allclose(env.cube_home[built], 0.0, atol=1e-9)
-    env.set_cube_gaps(2, 5)
-    left = env.close_doors(np.arange(48), set_back=True)
+    handmade.set_cube_gaps(env, 2, 5)
+    left = handmade.close_doors(env, np.arange(48), set_back=True)
     assert len(built) >= 40 and len(left) >= 40
     np.testing.assert_allclose(env.cube_home[left], env.cube_gap[left])
 
@@ -520,15 +521,15 @@ def test_a_cube_flush_with_the_door_seals_the_hiders_in_and_one_set_back_does_no
     """0.2 m back still leaves no way past (an agent is 0.3 m wide); 0.6 m back lets one in."""
     env = game.HideAndSeek("ramp-room", 48, seed=0)
     for gap, sealed in ((0, True), (1, True), (3, False)):
-        env.set_cube_gaps(gap, gap)
-        arranged = env.close_doors(np.arange(48), set_back=True)
+        handmade.set_cube_gaps(env, gap, gap)
+        arranged = handmade.close_doors(env, np.arange(48), set_back=True)
         assert (env.sealed_off(arranged) == sealed).all(), gap
 
 
 def test_the_gaps_drawn_are_every_gap_from_low_to_high():
     env = game.HideAndSeek("ramp-room", 400, seed=1)
-    env.set_cube_gaps(2, 4)
-    arranged = env.close_doors(np.arange(400), set_back=True)
+    handmade.set_cube_gaps(env, 2, 4)
+    arranged = handmade.close_doors(env, np.arange(400), set_back=True)
     cells, counts = np.unique(np.rint(env.cube_gap[arranged] / 0.2), return_counts=True)
     assert list(cells) == [2, 3, 4] and counts.min() > 100  # uniform: about 133 each
 
@@ -545,8 +546,8 @@ def test_a_fort_left_to_finish_on_its_arc_stands_its_gap_from_home_on_both_sides
     """`arc`: the cube `gap` cells from home in the room, clear of its walls, unlocked, and
     not only straight back: to both sides of it along the door's wall."""
     env = game.HideAndSeek("ramp-room", 96, seed=5)
-    env.set_cube_gaps(gap, gap)
-    arranged = env.close_doors(np.arange(96), set_back=True, arc=True)
+    handmade.set_cube_gaps(env, gap, gap)
+    arranged = handmade.close_doors(env, np.arange(96), set_back=True, arc=True)
     assert len(arranged) >= 80
     cube, sideways = env.n_agents, []
     for w in arranged:
@@ -564,14 +565,14 @@ def test_a_fort_left_to_finish_on_its_arc_stands_its_gap_from_home_on_both_sides
 
 def test_a_cube_with_no_place_on_its_arc_stands_straight_back():
     door = (3.0, 1.5, 0)  # in the wall x = 3, the room at x > 3
-    spot = game.arc_position(door, 6.0, 0.6, np.random.default_rng(0), tries=0)
+    spot = handmade.arc_position(door, 6.0, 0.6, np.random.default_rng(0), tries=0)
     np.testing.assert_allclose(spot, (3.0 + 0.31 + 0.6, 1.5))
 
 
 def test_a_curriculum_with_cube_arc_sets_its_cubes_off_the_straight_line():
     buffer = StartStates(CurriculumConfig(door_cubes=1.0, cube_arc=True), [slice(0, 3 * 64)], 3)
     worlds = game.HideAndSeek("ramp-room", 64, seed=2)
-    worlds.set_cube_gaps(4, 4)
+    handmade.set_cube_gaps(worlds, 4, 4)
     buffer.restart(worlds, np.arange(64))
     begun = np.flatnonzero(worlds.door_cube)
     sideways = []
@@ -585,19 +586,19 @@ def test_a_curriculum_with_cube_arc_sets_its_cubes_off_the_straight_line():
 def test_an_arc_with_the_hiders_behind_the_cube_is_refused():
     env = game.HideAndSeek("ramp-room", 2, seed=0)
     with pytest.raises(ValueError, match="arc places the cube.*hiders_behind=True"):
-        env.close_doors(np.arange(2), set_back=True, hiders_behind=True, arc=True)
+        handmade.close_doors(env, np.arange(2), set_back=True, hiders_behind=True, arc=True)
 
 
 @pytest.mark.parametrize("low, high", [(-1, 2), (3, 2), (11, 12), (0.5, 2)])
 def test_cube_gaps_that_do_not_fit_the_room_are_refused(low, high):
     with pytest.raises(ValueError, match=f"0 <= low <= high <= 11.*got \\({low}, {high}\\)"):
-        game.HideAndSeek("ramp-room", 1, seed=0).set_cube_gaps(low, high)
+        handmade.set_cube_gaps(game.HideAndSeek("ramp-room", 1, seed=0), low, high)
 
 
 def test_a_door_cubes_part_of_the_ended_worlds_starts_from_a_fort_left_to_finish():
     buffer = StartStates(CurriculumConfig(door_forts=0.3, door_cubes=0.4), [slice(0, 3 * 2000)], 3)
     worlds = game.HideAndSeek("ramp-room", 2000, seed=1)
-    worlds.set_cube_gaps(0, 2)
+    handmade.set_cube_gaps(worlds, 0, 2)
     restarted = buffer.restart(worlds, np.arange(2000))
     forts, cubes = worlds.door_fort.sum(), worlds.door_cube.sum()
     assert restarted == worlds.replayed.sum() == forts + cubes
@@ -669,9 +670,9 @@ def test_only_episodes_so_begun_at_the_farthest_gap_count(body, game_name, setti
 def test_the_cube_gaps_stop_at_the_rooms_far_wall():
     reach = CubeReach(CurriculumConfig(door_cubes=0.5, cube_reach=0.5, reach_window=1))
     envs = reach_worlds(reach, "ramp-room", groups=1)
-    envs[0].set_cube_gaps(9, 11)
+    handmade.set_cube_gaps(envs[0], 9, 11)
     assert reach.update(envs, *reach_episodes(reach, [11 * 0.2], [1])) is None
-    assert envs[0].cube_gaps == (9, 11) and game.most_cube_gap(envs[0].preset) == 11
+    assert envs[0].cube_gaps == (9, 11) and handmade.most_cube_gap(envs[0].preset) == 11
 
 
 @pytest.mark.parametrize("body, game_name, settings", REACHES)
@@ -725,8 +726,8 @@ def test_eval_from_forts_left_to_finish_counts_them():
 
 def test_hiders_behind_stand_side_by_side_just_behind_the_cube_facing_the_door():
     env = game.HideAndSeek("ramp-room", 48, seed=4)
-    env.set_cube_gaps(2, 2)
-    arranged = env.close_doors(np.arange(48), set_back=True, hiders_behind=True)
+    handmade.set_cube_gaps(env, 2, 2)
+    arranged = handmade.close_doors(env, np.arange(48), set_back=True, hiders_behind=True)
     assert len(arranged) >= 40
     cube, hiders = env.n_agents, [0, 1]  # ramp-room: hider slots first, then the seeker
     for w in arranged:
@@ -749,8 +750,8 @@ def test_hiders_behind_stand_side_by_side_just_behind_the_cube_facing_the_door()
 def test_hiders_behind_touch_no_body_at_rest():
     """At rest, with nothing pushed, nothing moves in one step: no overlap to push apart."""
     env = game.HideAndSeek("ramp-room", 48, seed=5)
-    env.set_cube_gaps(0, 4)
-    arranged = env.close_doors(np.arange(48), set_back=True, hiders_behind=True)
+    handmade.set_cube_gaps(env, 0, 4)
+    arranged = handmade.close_doors(env, np.arange(48), set_back=True, hiders_behind=True)
     before = env.world.pos[arranged].copy()
     env.step(np.tile(np.array([5, 5, 5, 0, 0]), (48, env.n_agents, 1)))  # no push, no lock
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
@@ -760,8 +761,8 @@ def test_a_step_forward_from_behind_the_cube_pushes_it_home():
     """Gap 2 (0.4 m back) leaves a way in; hiders that walk toward the door for the whole
     preparation phase push the cube into the doorway and are sealed in."""
     env = game.HideAndSeek("ramp-room", 32, seed=6)
-    env.set_cube_gaps(2, 2)
-    arranged = env.close_doors(np.arange(32), set_back=True, hiders_behind=True)
+    handmade.set_cube_gaps(env, 2, 2)
+    arranged = handmade.close_doors(env, np.arange(32), set_back=True, hiders_behind=True)
     assert not env.sealed_off(arranged).any()
     for _ in range(10):
         actions = np.tile(np.array([5, 5, 5, 0, 0]), (32, env.n_agents, 1))
@@ -795,8 +796,8 @@ def test_a_forts_wall_ramp_goes_up_toward_the_room_its_gap_short_of_the_wall(gap
     (x = 2.95, the ramp left of the room, uphill along +x) or of wall 5 (y = 3.05, above the
     room, uphill along -y), and beside the room along that wall, as ramp_spawn 'wall' sets it."""
     env = game.HideAndSeek("ramp-room", 64, seed=gap)
-    env.set_fort_ramp_gaps(gap, gap)
-    arranged = env.close_doors(np.arange(64), wall_ramp=True)
+    handmade.set_fort_ramp_gaps(env, gap, gap)
+    arranged = handmade.close_doors(env, np.arange(64), wall_ramp=True)
     assert len(arranged) >= 60
     ramp = env.n_agents + env.n_boxes
     sides = set()
@@ -816,8 +817,8 @@ def test_a_forts_wall_ramp_goes_up_toward_the_room_its_gap_short_of_the_wall(gap
 def test_a_forts_wall_ramp_touches_no_body():
     """At rest, with nothing pushed, no body moves in one step: the ramp overlaps nothing."""
     env = game.HideAndSeek("ramp-room", 64, seed=2)
-    env.set_fort_ramp_gaps(0, 3)
-    arranged = env.close_doors(np.arange(64), wall_ramp=True)
+    handmade.set_fort_ramp_gaps(env, 0, 3)
+    arranged = handmade.close_doors(env, np.arange(64), wall_ramp=True)
     before = env.world.pos[arranged].copy()
     env.step(np.tile(np.array([5, 5, 5, 0, 1]), (64, env.n_agents, 1)))
     np.testing.assert_allclose(env.world.pos[arranged], before, atol=1e-4)
@@ -829,9 +830,9 @@ def test_a_turned_forts_ramp_stands_where_a_facing_one_would_turned_a_quarter_ha
     a whole quarter off facing that wall (0 or -90 degrees), each of the three turns about a
     third of the time; `ramp_gap` NaN (it faces no wall); nothing moves at rest (no overlap)."""
     env = game.HideAndSeek("ramp-room", 300, seed=5)
-    env.set_fort_ramp_gaps(0, 3)
-    env.set_fort_ramp_turn(1.0)
-    arranged = env.close_doors(np.arange(300), wall_ramp=True)
+    handmade.set_fort_ramp_gaps(env, 0, 3)
+    handmade.set_fort_ramp_turn(env, 1.0)
+    arranged = handmade.close_doors(env, np.arange(300), wall_ramp=True)
     assert len(arranged) >= 290
     ramp = env.n_agents + env.n_boxes
     (x, y), heading = env.world.pos[arranged, ramp].T, env.world.angle[arranged, ramp]
@@ -948,7 +949,7 @@ def test_gaps_out_of_range_are_refused_and_the_gaps_kept(setter, gaps, message):
     env = game.HideAndSeek("ramp-room", 1, seed=0)
     before = (env.fort_ramp_gaps, env.cube_gaps)
     with pytest.raises(ValueError, match=message):
-        getattr(env, setter)(*gaps)
+        getattr(handmade, setter)(env, *gaps)
     assert (env.fort_ramp_gaps, env.cube_gaps) == before
 
 
@@ -967,7 +968,7 @@ def test_a_door_ramp_stands_its_gap_straight_out_from_the_door(gap):
     near face is its gap plus 1 cm of play from the wall's outer face (0.05 m off its line),
     its centre level with the door's, its heading a quarter turn."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=gap)
-    arranged = env.ramps_to_doors(np.arange(64), (gap, gap))
+    arranged = handmade.ramps_to_doors(env, np.arange(64), (gap, gap))
     assert len(arranged) >= 60
     ramp = env.n_agents + env.n_boxes
     for w in arranged:
@@ -990,7 +991,7 @@ def test_door_ramps_touch_no_body(hider):
     """At rest, with nothing pushed, no body moves in one step: the ramp (and the hider in the
     doorway, or beside the ramp) overlaps nothing."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=4)
-    arranged = env.ramps_to_doors(np.arange(64), (0, 3), **hider)
+    arranged = handmade.ramps_to_doors(env, np.arange(64), (0, 3), **hider)
     assert len(arranged) >= 60
     assert env.ramp_hider[arranged].all() == bool(hider.get("hider_at_ramp"))
     before = env.world.pos[arranged].copy()
@@ -1006,7 +1007,7 @@ def test_a_hider_in_the_doorway_locks_a_door_ramp_where_ramps_may_be_locked(game
     inside the grab range (0.25 m), so its lock takes, in the game whose ramps may be
     locked."""
     env = game.HideAndSeek(game_name, 8, seed=1)
-    arranged = env.ramps_to_doors(np.arange(8), (0, 0), hider_at_door=True)
+    arranged = handmade.ramps_to_doors(env, np.arange(8), (0, 0), hider_at_door=True)
     assert len(arranged) == 8
     hider, ramp = 0, env.n_agents + env.n_boxes  # hiders take the first agent slots
     for w in arranged:
@@ -1055,7 +1056,7 @@ def test_door_ramps_set_badly_are_a_clear_error(game_name, settings, message):
 def test_door_ramp_gaps_out_of_range_are_refused():
     env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
     with pytest.raises(ValueError, match="door ramp gaps .* <= 12 .*got \\(0, 13\\)"):
-        env.ramps_to_doors(np.arange(2), (0, 13))
+        handmade.ramps_to_doors(env, np.arange(2), (0, 13))
 
 
 @pytest.mark.parametrize("share, flag", [("door_ramps", "door_ramp"),
@@ -1080,7 +1081,7 @@ def test_a_hider_beside_the_ramp_faces_one_of_its_faces_from_outside_the_room():
     out (the ramp's half width, the agent's radius, 3 cm), its heading points back at the
     ramp's centre, and it stands outside the room (x < 3 or y > 3) within the arena."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=5)
-    arranged = env.hiders_to_ramps(np.arange(64))
+    arranged = handmade.hiders_to_ramps(env, np.arange(64))
     assert len(arranged) >= 60
     assert_facing_a_ramp_face_from(env, arranged, 0.43)
     assert env.ramp_hider[arranged].all() and env.replayed[arranged].all()
@@ -1106,7 +1107,7 @@ def test_a_hider_beside_the_ramp_touches_no_body_and_its_lock_takes():
     """At rest nothing moves in a step (the hider overlaps nothing), and the ramp's face,
     0.18 m from the hider's centre, is inside the grab range: a lock pressed takes."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=6)
-    arranged = env.hiders_to_ramps(np.arange(64))
+    arranged = handmade.hiders_to_ramps(env, np.arange(64))
     assert (lock_pressed_at_rest(env, arranged) == physics.HIDERS).all()
 
 
@@ -1124,7 +1125,7 @@ def lock_pressed_at_rest(env, arranged):
 
 def test_a_hider_beside_a_door_ramp_locks_it_from_outside_the_room():
     env = game.HideAndSeek("ramp-room-lock", 64, seed=8)
-    arranged = env.ramps_to_doors(np.arange(64), (3, 10), hider_at_ramp=True)
+    arranged = handmade.ramps_to_doors(env, np.arange(64), (3, 10), hider_at_ramp=True)
     ramp = env.n_agents + env.n_boxes
     distance = np.linalg.norm(env.world.pos[arranged, 0] - env.world.pos[arranged, ramp], axis=1)
     np.testing.assert_allclose(distance, 0.43)  # beside it, as hiders_to_ramps stands it
@@ -1142,10 +1143,10 @@ def walking_hiders(seed, walks, door_ramp=True, n=64):
     ramp, which stands 0-10 cells out from the door (`door_ramp`) or where the game put it;
     returns (env, worlds arranged)."""
     env = game.HideAndSeek("ramp-room-lock", n, seed=seed)
-    env.set_ramp_walks(*walks)
+    handmade.set_ramp_walks(env, *walks)
     if door_ramp:
-        return env, env.ramps_to_doors(np.arange(n), (0, 10), hider_at_ramp=True)
-    return env, env.hiders_to_ramps(np.arange(n))
+        return env, handmade.ramps_to_doors(env, np.arange(n), (0, 10), hider_at_ramp=True)
+    return env, handmade.hiders_to_ramps(env, np.arange(n))
 
 
 @pytest.mark.parametrize("walk, door_ramp", [(1, True), (3, True), (2, False)])
@@ -1170,7 +1171,7 @@ def test_ramp_walk_draws_every_walk_up_to_it_in_both_starts_with_a_hider_beside_
     worlds, n = game.HideAndSeek("ramp-room-lock", 800, seed=11), 800
     config = CurriculumConfig(door_ramps=0.5, door_ramp_beside=True, ramp_hiders=0.5,
                               ramp_walk=3)
-    worlds.set_ramp_walks(0, config.ramp_walk)  # as the Trainer sets them from the config
+    handmade.set_ramp_walks(worlds, 0, config.ramp_walk)  # as the Trainer sets them from the config
     StartStates(config, [slice(0, 3 * n)], 3).restart(worlds, np.arange(n))
     for start in (worlds.door_ramp, worlds.ramp_hider & ~worlds.door_ramp):
         walks = worlds.ramp_walk[start] / game.CELL
@@ -1181,9 +1182,9 @@ def test_ramp_walk_draws_every_walk_up_to_it_in_both_starts_with_a_hider_beside_
 
 def test_ramp_walks_out_of_range_are_refused_and_kept():
     env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
-    env.set_ramp_walks(1, 2)
+    handmade.set_ramp_walks(env, 1, 2)
     with pytest.raises(ValueError, match="ramp walk gaps .* <= 12 .*got \\(0, 13\\)"):
-        env.set_ramp_walks(0, 13)
+        handmade.set_ramp_walks(env, 0, 13)
     assert env.ramp_walks == (1, 2)
 
 
@@ -1245,10 +1246,10 @@ def test_a_hider_on_the_door_side_stands_between_the_ramp_and_the_door(door_ramp
     """With walk_door_share 1 every placed hider stands nearer the door than the ramp does,
     its walk out from one of the ramp's faces, facing it, as any placed hider."""
     env = game.HideAndSeek("ramp-room-lock", 64, seed=21)
-    env.set_walk_door_share(1.0)
-    env.set_ramp_walks(2, 2)
-    arranged = (env.ramps_to_doors(np.arange(64), (6, 10), hider_at_ramp=True) if door_ramp
-                else env.hiders_to_ramps(np.arange(64)))
+    handmade.set_walk_door_share(env, 1.0)
+    handmade.set_ramp_walks(env, 2, 2)
+    arranged = (handmade.ramps_to_doors(env, np.arange(64), (6, 10), hider_at_ramp=True)
+                if door_ramp else handmade.hiders_to_ramps(env, np.arange(64)))
     assert len(arranged) >= 50
     assert all(door_side_by_hand(env, w) for w in arranged)
     assert_facing_a_ramp_face_from(env, arranged, 0.43 + 0.2 * 2)
@@ -1257,8 +1258,8 @@ def test_a_hider_on_the_door_side_stands_between_the_ramp_and_the_door(door_ramp
 
 def test_without_the_door_side_both_sides_are_drawn_and_recorded_as_they_fell():
     env = game.HideAndSeek("ramp-room-lock", 200, seed=22)
-    env.set_ramp_walks(2, 2)
-    arranged = env.hiders_to_ramps(np.arange(200))
+    handmade.set_ramp_walks(env, 2, 2)
+    arranged = handmade.hiders_to_ramps(env, np.arange(200))
     by_hand = np.array([door_side_by_hand(env, w) for w in arranged], float)
     np.testing.assert_array_equal(env.walk_door_side[arranged], by_hand)
     assert 0.25 < by_hand.mean() < 0.75
@@ -1279,9 +1280,9 @@ def test_training_stands_that_share_of_the_placed_hiders_on_the_door_side():
 
 def test_a_door_side_share_out_of_range_is_refused_and_kept():
     env = game.HideAndSeek("ramp-room-lock", 2, seed=0)
-    env.set_walk_door_share(0.5)
+    handmade.set_walk_door_share(env, 0.5)
     with pytest.raises(ValueError, match="walk door share 1.5: expected a share in \\[0, 1\\]"):
-        env.set_walk_door_share(1.5)
+        handmade.set_walk_door_share(env, 1.5)
     assert env.walk_door_share == 0.5
 
 

@@ -920,6 +920,15 @@ def test_every_preset_plays_an_episode_and_renders():
         assert frame.dtype == np.uint8 and frame.shape[2] == 3 and frame.std() > 10
 
 
+def test_a_small_render_keeps_the_header_text_that_fits():
+    """At 64 pixels the header's "PREP 0/32" is wider than the frame: the letters that fit are
+    drawn, the rest left out (it used to fail on the first letter past the edge)."""
+    env = HideAndSeek("ramp-room-lock", 1, seed=0)
+    frame = env.render(0, size=64)
+    assert frame.shape[1] == 64
+    np.testing.assert_array_equal(frame[:20, :14], env.render(0, size=320)[:20, :14])  # "P"
+
+
 # ---------------------------------------------------------------------------------------------
 # The PettingZoo face
 # ---------------------------------------------------------------------------------------------
