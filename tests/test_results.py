@@ -3,6 +3,7 @@ on the CPU, renders an episode and was trained with its preset as the code defin
 README's results table says exactly what the shipped run folders recorded."""
 
 import glob
+import json
 import os
 from dataclasses import asdict
 
@@ -187,3 +188,25 @@ def test_readme_counting_table_is_what_the_counting_runs_recorded():
         curves = tr.collect_curves(os.path.join(ROOT, "runs", "transfer-counting", name))
         (seeds,) = curves["counting"].values()  # one source per folder
         assert len(seeds) == 3 and cells[2] == tr.final_success(seeds), row
+
+
+FIGURE6_HEADER = "| task | hide-and-seek | scratch | count | rnd |\n|---|---|---|---|---|"
+
+
+def test_readme_figure6_table_is_what_the_transfer_runs_recorded():
+    """transfer.py's figure 6 (README, "What has been measured"): each task row the README
+    gives, every source with 3 finished seeds, is what `plot` reads from runs/transfer."""
+    rows = readme_results_table(FIGURE6_HEADER)
+    assert rows, "the README's figure 6 table has no rows"
+    curves = tr.collect_curves(os.path.join(ROOT, "runs", "transfer"))
+    sources = FIGURE6_HEADER.splitlines()[0].strip("|").split("|")[1:]
+    for row in rows:
+        task, *cells = [c.strip() for c in row.strip("|").split("|")]
+        for source, cell in zip((s.strip() for s in sources), cells):
+            seeds = curves[task][source]
+            assert len(seeds) == 3 and cell == tr.final_success(seeds), (task, source, cell)
+            for folder in glob.glob(os.path.join(ROOT, "runs", "transfer", task,
+                                                 f"{source}-seed*")):
+                total = json.load(open(os.path.join(folder, "config.json")))["total_steps"]
+                last = sp.read_metrics(os.path.join(folder, "metrics.csv"))[-1]
+                assert int(last["steps"]) >= total, f"{folder} is not finished"
