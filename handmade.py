@@ -532,7 +532,7 @@ DEMO_STARTS = (  # (label, what to do to world w of a fresh env)
 
 
 def main(argv=None):
-    """Draw one world of each start side by side, as its episode begins."""
+    """Draw one world of each start side by side, as its episode begins; returns the env."""
     import imageio.v2 as imageio
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -548,6 +548,7 @@ def main(argv=None):
     images = [env.render(w, args.size) for w in range(len(DEMO_STARTS))]
     imageio.imwrite(args.out, np.concatenate(images, axis=1))
     print(f"wrote {args.out}")
+    return env
 
 
 if __name__ == "__main__":

@@ -519,7 +519,8 @@ def success_curve(rows, share=0.05):
     with np.errstate(invalid="ignore", divide="ignore"):
         success = np.where(in_window > 0, window_sums(won, width) / in_window, np.nan)
     tenth = max(1, len(rows) // 10)
-    final = won[-tenth:].sum() / ended[-tenth:].sum() if ended[-tenth:].sum() else np.nan
+    last_won, last_ended = won[-tenth:].sum(), ended[-tenth:].sum()
+    final = last_won / last_ended if last_ended else np.nan
     return Curve(np.array([float(r["steps"]) for r in rows]), success, final)
 
 

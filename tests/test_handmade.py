@@ -8,15 +8,10 @@ import numpy as np
 import handmade
 
 
-def test_demo_draws_each_start_in_its_own_world(tmp_path, monkeypatch):
-    made = []
-    real = handmade.HideAndSeek
-    monkeypatch.setattr(handmade, "HideAndSeek", lambda *a, **k: made.append(real(*a, **k))
-                        or made[-1])
+def test_demo_draws_each_start_in_its_own_world(tmp_path):
     out = tmp_path / "starts.png"
-    handmade.main(["--size", "64", "--out", str(out)])
+    env = handmade.main(["--size", "64", "--out", str(out)])
     assert imageio.imread(out).shape[1] == 64 * len(handmade.DEMO_STARTS)  # side by side
-    (env,) = made
     assert list(env.door_fort) == [True, False, False, False]        # a fort built
     assert list(env.door_cube) == [False, True, False, False]        # a fort left to finish
     assert env.cube_gap[1] == 5 * 0.2

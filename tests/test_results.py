@@ -199,10 +199,9 @@ def test_readme_figure6_table_is_what_the_transfer_runs_recorded():
     rows = readme_results_table(FIGURE6_HEADER)
     assert rows, "the README's figure 6 table has no rows"
     curves = tr.collect_curves(os.path.join(ROOT, "runs", "transfer"))
-    sources = FIGURE6_HEADER.splitlines()[0].strip("|").split("|")[1:]
     for row in rows:
         task, *cells = [c.strip() for c in row.strip("|").split("|")]
-        for source, cell in zip((s.strip() for s in sources), cells):
+        for source, cell in zip(tr.SOURCE_COLOURS, cells):  # plot's columns, in its order
             seeds = curves[task][source]
             assert len(seeds) == 3 and cell == tr.final_success(seeds), (task, source, cell)
             for folder in glob.glob(os.path.join(ROOT, "runs", "transfer", task,
